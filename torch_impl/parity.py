@@ -1,0 +1,207 @@
+"""The parity checker: run a scratch module and its torch twin on the same input and compare every tensor."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+import scratch
+import scratch.nn as snn
+
+from .convert import _build_torch, copy_into_torch
+
+# Normwise tolerances, max|a - b| <= atol + rtol * max|b|, per dtype (the README's table).
+STEP_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}  # one forward + backward
+TRAJECTORY_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}  # after 100 optimizer steps
+
+LOSSES = {
+    "cross_entropy": snn.CrossEntropyLoss,
+    "mse": snn.MSELoss,
+    "nll": snn.NLLLoss,
+    "bce": snn.BCEWithLogitsLoss,
+}
+
+
+def tolerance(table: dict, dtype) -> float:
+    dtype = np.dtype(dtype)
+    if dtype not in table:
+        raise TypeError(f"parity is defined for float32 and float64, got {dtype}")
+    return table[dtype]
+
+
+def as_numpy(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+@dataclass
+class Row:
+    """One compared tensor: `max_rel` is normwise, max|a - b| / max|b|."""
+
+    name: str
+    shape: tuple
+    dtype: str
+    max_abs: float
+    max_rel: float
+    ok: bool
+    note: str = ""
+
+
+def diff(name: str, actual, expected, rtol: float, atol: float = 0.0) -> Row:
+    """The one comparison helper: shape and dtype first, then values (NaN or inf never pass)."""
+    a, b = as_numpy(actual), as_numpy(expected)
+    if a.shape != b.shape:
+        return Row(name, a.shape, str(a.dtype), np.inf, np.inf, False, f"shape {a.shape} != expected {b.shape}")
+    if a.dtype != b.dtype:
+        return Row(name, a.shape, str(a.dtype), np.inf, np.inf, False, f"dtype {a.dtype} != expected {b.dtype}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return Row(name, a.shape, str(a.dtype), np.nan, np.nan, False, "NaN or inf present")
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    max_abs = float(np.max(np.abs(a64 - b64), initial=0.0))
+    scale = float(np.max(np.abs(b64), initial=0.0))
+    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+    return Row(name, a.shape, str(a.dtype), max_abs, max_rel, max_abs <= atol + rtol * scale)
+
+
+@dataclass
+class Report:
+    """Rows in forward order (output, loss) then backward order (last layer's gradients first, input last)."""
+
+    rows: list[Row] = field(default_factory=list)
+    rtol: float = 0.0
+    atol: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def first_failure(self) -> Row | None:
+        return next((row for row in self.rows if not row.ok), None)
+
+    @property
+    def worst(self) -> Row | None:
+        return max(self.rows, key=lambda row: (not np.isfinite(row.max_rel), row.max_rel), default=None)
+
+    def to_dict(self) -> dict:
+        first = self.first_failure
+        return {
+            "ok": self.ok,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "first_failure": first.name if first else None,
+            "rows": [{**asdict(row), "shape": list(row.shape)} for row in self.rows],
+        }
+
+    def __str__(self) -> str:
+        width = max([len(row.name) for row in self.rows] + [6])
+        lines = [f"{'tensor':<{width}}  {'shape':<14} {'dtype':<8} {'max abs':>10} {'max rel':>10}  result"]
+        for row in self.rows:
+            result = "ok" if row.ok else "FAIL" + (f" ({row.note})" if row.note else "")
+            lines.append(
+                f"{row.name:<{width}}  {str(row.shape):<14} {row.dtype:<8} "
+                f"{row.max_abs:>10.2e} {row.max_rel:>10.2e}  {result}"
+            )
+        first = self.first_failure
+        verdict = "all tensors agree" if first is None else f"first disagreement: {first.name}"
+        lines.append(f"tolerance: max|a-b| <= {self.atol:g} + {self.rtol:g} * max|b|; {verdict}")
+        return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def exact_device(device: str | torch.device):
+    """Check the device exists and, on CUDA, switch TF32 off so matrix products run in full float32."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but torch finds no CUDA GPU; use device='cpu'")
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield device
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def loss_pair(loss) -> tuple[snn.Module, nn.Module]:
+    """A loss given as a name, a scratch loss, or a (scratch loss, torch loss) pair -> both sides."""
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
+        loss = LOSSES[loss]()
+    if isinstance(loss, tuple):
+        return loss
+    return loss, _build_torch(loss)
+
+
+def torch_target(target, device) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(target)).to(device)
+    return t.long() if not t.is_floating_point() else t
+
+
+def compare(
+    scratch_module: scratch.Module,
+    torch_module: nn.Module,
+    *inputs: np.ndarray,
+    target=None,
+    loss=None,
+    dout: np.ndarray | None = None,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Report:
+    """Copy the scratch weights into the torch module, run forward and backward on both, compare every tensor.
+
+    With `loss` and `target` the backward starts from the loss; otherwise from `dout`, or from a random
+    upstream gradient (seeded by `seed`) when none is given. Gradients already held are reset first.
+    """
+    if (loss is None) != (target is None):
+        raise ValueError("pass both loss and target, or neither (then a random upstream gradient is used)")
+    with exact_device(device) as device:
+        torch_module.to(device)
+        copy_into_torch(scratch_module.state_dict(), torch_module)
+        scratch_module.zero_grad()
+        torch_module.zero_grad(set_to_none=True)
+        t_inputs = [torch.from_numpy(np.ascontiguousarray(x)).to(device).requires_grad_() for x in inputs]
+
+        out = scratch_module(*inputs)
+        t_out = torch_module(*t_inputs)
+        if rtol is None:
+            rtol = tolerance(STEP_RTOL, out.dtype)
+        report = Report(rtol=rtol, atol=atol)
+        report.rows.append(diff("output", out, t_out, rtol, atol))
+        if loss is not None:
+            s_loss, t_loss = loss_pair(loss)
+            s_value = s_loss(out, target)
+            t_value = t_loss(t_out, torch_target(target, device))
+            report.rows.append(diff("loss", s_value, t_value, rtol, atol))
+            dout = s_loss.backward()
+            t_value.backward()
+        else:
+            if dout is None:
+                dout = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+            t_out.backward(torch.from_numpy(np.ascontiguousarray(dout)).to(device))
+        dinputs = scratch_module.backward(dout)
+        dinputs = dinputs if isinstance(dinputs, tuple) else (dinputs,)
+
+        t_params = dict(torch_module.named_parameters())
+        for name, param in reversed(list(scratch_module.named_parameters())):
+            report.rows.append(_grad_row(f"{name}.grad", param.grad, t_params[name].grad, rtol, atol))
+        for i, (dx, t_x) in enumerate(zip(dinputs, t_inputs)):
+            name = "input.grad" if len(t_inputs) == 1 else f"input{i}.grad"
+            report.rows.append(_grad_row(name, dx, t_x.grad, rtol, atol))
+    return report
+
+
+def _grad_row(name: str, grad, t_grad, rtol: float, atol: float) -> Row:
+    if grad is None or t_grad is None:
+        missing = [side for side, g in (("scratch", grad), ("torch", t_grad)) if g is None]
+        both = len(missing) == 2
+        note = "no gradient on either side" if both else f"{missing[0]} has no gradient"
+        return Row(name, (), "-", 0.0 if both else np.inf, 0.0 if both else np.inf, both, note)
+    return diff(name, grad, t_grad, rtol, atol)
