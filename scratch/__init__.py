@@ -1,7 +1,7 @@
 """A neural network written from scratch in NumPy, with torch's names: forward and backward by hand."""
 
-from . import nn, optim
+from . import data, nn, optim
 from .models import ACTIVATIONS, mlp
 from .module import Module, Parameter
 
-__all__ = ["ACTIVATIONS", "Module", "Parameter", "mlp", "nn", "optim"]
+__all__ = ["ACTIVATIONS", "Module", "Parameter", "data", "mlp", "nn", "optim"]

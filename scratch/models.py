@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,7 +35,7 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dtype=np.float32, seed=N
     sizes = check_sizes(sizes, activation)
     rng = np.random.default_rng(seed)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(Linear(n_in, n_out, dtype=dtype, rng=rng))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())

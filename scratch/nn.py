@@ -16,6 +16,20 @@ from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
 
 __all__ = [
-    "BCEWithLogitsLoss", "CrossEntropyLoss", "GELU", "Identity", "LeakyReLU", "Linear", "LogSoftmax",
-    "MSELoss", "Module", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
+    "GELU",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "Module",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
 ]

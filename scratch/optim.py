@@ -44,7 +44,7 @@ class Optimizer:
         for group in self.param_groups:
             ids = [index.setdefault(p, len(index)) for p in group["params"]]
             groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-        state = {index[p]: {k: np.copy(v) for k, v in s.items()} for p, s in self.state.items()}
+        state = {index[p]: {k: np.copy(v) for k, v in s.items()} for p, s in self.state.items() if s}
         return {"state": state, "param_groups": groups}
 
 
@@ -53,8 +53,9 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+                    "nesterov": nesterov}
+        super().__init__(params, defaults)
 
     def update(self, p, grad, state, group):
         if group["weight_decay"]:
@@ -77,7 +78,8 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0, amsgrad: bool = False):
         if not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
+        super().__init__(params, defaults)
 
     def update(self, p, grad, state, group):
         beta1, beta2 = group["betas"]

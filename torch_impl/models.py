@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -24,7 +25,7 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dtype: torch.dtype = tor
     """Linear layers of the given widths with `activation` between them and none after the last."""
     sizes = check_sizes(sizes, activation)
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())

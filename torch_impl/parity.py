@@ -18,6 +18,8 @@ from .convert import _build_torch, copy_into_torch
 STEP_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}  # one forward + backward
 TRAJECTORY_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}  # after 100 optimizer steps
 
+NON_FINITE = "NaN or inf present"
+
 LOSSES = {
     "cross_entropy": snn.CrossEntropyLoss,
     "mse": snn.MSELoss,
@@ -60,7 +62,7 @@ def diff(name: str, actual, expected, rtol: float, atol: float = 0.0) -> Row:
     if a.dtype != b.dtype:
         return Row(name, a.shape, str(a.dtype), np.inf, np.inf, False, f"dtype {a.dtype} != expected {b.dtype}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return Row(name, a.shape, str(a.dtype), np.nan, np.nan, False, "NaN or inf present")
+        return Row(name, a.shape, str(a.dtype), np.nan, np.nan, False, NON_FINITE)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     max_abs = float(np.max(np.abs(a64 - b64), initial=0.0))
     scale = float(np.max(np.abs(b64), initial=0.0))
@@ -104,7 +106,7 @@ class Report:
         for row in self.rows:
             result = "ok" if row.ok else "FAIL" + (f" ({row.note})" if row.note else "")
             lines.append(
-                f"{row.name:<{width}}  {str(row.shape):<14} {row.dtype:<8} "
+                f"{row.name:<{width}}  {row.shape!s:<14} {row.dtype:<8} "
                 f"{row.max_abs:>10.2e} {row.max_rel:>10.2e}  {result}"
             )
         first = self.first_failure
@@ -162,12 +164,12 @@ def compare(
     """
     if (loss is None) != (target is None):
         raise ValueError("pass both loss and target, or neither (then a random upstream gradient is used)")
-    with exact_device(device) as device:
-        torch_module.to(device)
+    with exact_device(device) as dev:
+        torch_module.to(dev)
         copy_into_torch(scratch_module.state_dict(), torch_module)
         scratch_module.zero_grad()
         torch_module.zero_grad(set_to_none=True)
-        t_inputs = [torch.from_numpy(np.ascontiguousarray(x)).to(device).requires_grad_() for x in inputs]
+        t_inputs = [torch.from_numpy(np.ascontiguousarray(x)).to(dev).requires_grad_() for x in inputs]
 
         out = scratch_module(*inputs)
         t_out = torch_module(*t_inputs)
@@ -178,14 +180,14 @@ def compare(
         if loss is not None:
             s_loss, t_loss = loss_pair(loss)
             s_value = s_loss(out, target)
-            t_value = t_loss(t_out, torch_target(target, device))
+            t_value = t_loss(t_out, torch_target(target, dev))
             report.rows.append(diff("loss", s_value, t_value, rtol, atol))
             dout = s_loss.backward()
             t_value.backward()
         else:
             if dout is None:
                 dout = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
-            t_out.backward(torch.from_numpy(np.ascontiguousarray(dout)).to(device))
+            t_out.backward(torch.from_numpy(np.ascontiguousarray(dout)).to(dev))
         dinputs = scratch_module.backward(dout)
         dinputs = dinputs if isinstance(dinputs, tuple) else (dinputs,)
 

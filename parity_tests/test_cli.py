@@ -1,0 +1,60 @@
+"""The `mlp-parity check` command: tables, JSON, exit codes and clear errors."""
+
+import json
+
+import pytest
+import torch
+
+from torch_impl.cli import main
+
+
+def run(capsys, *args):
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_passes_and_prints_both_tables(capsys):
+    code, out, _ = run(capsys, "--sizes", "20,16,5", "--activation", "tanh", "--steps", "30")
+    assert code == 0
+    assert "One forward and backward" in out and "After 30 adam steps" in out
+    assert "0.weight.exp_avg_sq" in out and out.strip().endswith("PASS")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adamw"])
+def test_check_json(capsys, optimizer, dtype):
+    code, out, _ = run(capsys, "--sizes", "12,8,4", "--optimizer", optimizer, "--dtype", dtype, "--steps", "20",
+                       "--loss", "mse", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["ok"]
+    assert result["config"]["optimizer"] == optimizer and result["trajectory"]["rtol"] in (1e-10, 1e-4)
+    assert result["worst"]["max_rel"] <= result["trajectory"]["rtol"]
+
+
+def test_check_exits_one_when_a_tolerance_is_exceeded(capsys):
+    code, out, _ = run(capsys, "--sizes", "12,8,4", "--steps", "5", "--dtype", "float32", "--rtol", "1e-30")
+    assert code == 1 and out.strip().endswith("FAIL") and "first disagreement" in out
+
+
+def test_check_refuses_a_diverging_run(capsys):
+    code, _, err = run(capsys, "--sizes", "12,8,4", "--loss", "mse", "--optimizer", "sgd", "--lr", "1e6")
+    assert code == 2 and "diverged" in err and "lower the learning rate" in err
+
+
+def test_check_refuses_nan_in_the_first_loss(capsys):
+    code, _, err = run(capsys, "--sizes", "12,8,4", "--lr", "nan", "--steps", "3", "--loss", "mse")
+    assert code == 2 and "nan" in err.lower()
+
+
+def test_check_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--sizes", "784"])
+    assert exit_info.value.code == 2
+    assert "at least two positive widths" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none is visible to torch")
+def test_check_on_cuda(capsys):
+    code, out, _ = run(capsys, "--device", "cuda", "--dtype", "float32", "--steps", "100", "--json")
+    assert code == 0, out

@@ -1,0 +1,162 @@
+"""Module plumbing: keys, state dicts, conversions, dtypes, accumulation, and clear errors on bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from helpers import randn
+
+import scratch
+import scratch.nn as snn
+import torch_impl
+
+
+def test_state_dict_keys_and_shapes_match_the_torch_twin():
+    model = scratch.mlp([7, 5, 4, 2], "gelu", seed=0)
+    twin = torch_impl.mlp([7, 5, 4, 2], "gelu")
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: tuple(v.shape) for k, v in twin.state_dict().items()}
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert repr(model).count("Linear") == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_conversions_are_bit_exact_both_ways(dtype):
+    model = scratch.mlp([6, 5, 3], "tanh", dtype=dtype, seed=1)
+    twin = torch_impl.to_torch(model)
+    back = torch_impl.to_scratch(twin)
+    for key, value in model.state_dict().items():
+        assert twin.state_dict()[key].numpy().dtype == dtype
+        np.testing.assert_array_equal(twin.state_dict()[key].numpy(), value)
+        np.testing.assert_array_equal(back.state_dict()[key], value)
+    assert type(back[1]) is snn.Tanh
+
+
+def test_torch_layer_without_twin_is_refused():
+    with pytest.raises(TypeError, match="Conv2d has no twin"):
+        torch_impl.to_scratch(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)))
+
+
+def test_init_follows_torch_default_distribution():
+    layer = snn.Linear(400, 300, rng=0)
+    bound = 1 / np.sqrt(400)
+    for p in (layer.weight.data, layer.bias.data):
+        assert p.min() >= -bound and p.max() <= bound and p.std() > 0.9 * bound / np.sqrt(3)
+    assert layer.weight.shape == (300, 400) and layer.weight.dtype == np.float32
+
+
+def test_same_seed_same_weights():
+    a, b = scratch.mlp([4, 3, 2], seed=7), scratch.mlp([4, 3, 2], seed=7)
+    for key in a.state_dict():
+        np.testing.assert_array_equal(a.state_dict()[key], b.state_dict()[key])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept_end_to_end(dtype):
+    model = scratch.mlp([4, 3, 2], "sigmoid", dtype=dtype, seed=0)
+    out = model(randn(5, 4, dtype=dtype))
+    assert out.dtype == dtype
+    assert model.backward(randn(5, 2, dtype=dtype)).dtype == dtype
+    assert all(p.grad.dtype == dtype for p in model.parameters())
+
+
+def test_backward_accumulates_until_zero_grad():
+    model = scratch.mlp([4, 3, 2], seed=0, dtype=np.float64)
+    x, dout = randn(5, 4), randn(5, 2)
+    model(x)
+    model.backward(dout)
+    once = [p.grad.copy() for p in model.parameters()]
+    model(x)
+    model.backward(dout)
+    for g, p in zip(once, model.parameters()):
+        np.testing.assert_allclose(p.grad, 2 * g)
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_train_and_eval_reach_every_layer():
+    model = scratch.mlp([4, 3, 2], seed=0)
+    assert not any(m.training for m in model.eval().modules())
+    assert all(m.training for m in model.train().modules())
+
+
+def test_load_state_dict_refuses_bad_keys_and_loads_nothing():
+    model = scratch.mlp([4, 3, 2], seed=0)
+    before = model.state_dict()
+    bad = dict(before)
+    bad["0.weight"] = np.zeros((3, 5), np.float32)
+    del bad["2.bias"]
+    bad["9.weight"] = np.zeros(1)
+    with pytest.raises(ValueError) as err:
+        model.load_state_dict(bad)
+    for text in ("missing keys: ['2.bias']", "unexpected keys: ['9.weight']", "'0.weight' has shape (3, 5)"):
+        assert text in str(err.value)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_load_state_dict_non_strict_reports_keys():
+    model = scratch.mlp([4, 3, 2], seed=0)
+    other = scratch.mlp([4, 3, 2], seed=1).state_dict()
+    del other["2.bias"]
+    result = model.load_state_dict(other, strict=False)
+    assert result.missing_keys == ["2.bias"] and result.unexpected_keys == []
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], other["0.weight"])
+
+
+def test_wrong_feature_size_names_both_shapes():
+    with pytest.raises(ValueError, match=r"expects input of shape \(\*, 4\), got \(5, 3\)"):
+        scratch.mlp([4, 2], seed=0)(np.zeros((5, 3), np.float32))
+
+
+def test_wrong_input_dtype_is_refused():
+    with pytest.raises(TypeError, match="float32 weights but got a float64 input"):
+        scratch.mlp([4, 2], seed=0)(np.zeros((5, 4)))
+    with pytest.raises(TypeError, match="float32 weights but got a uint8 input"):
+        scratch.mlp([4, 2], seed=0)(np.zeros((5, 4), np.uint8))
+
+
+@pytest.mark.parametrize("layer", [snn.Linear(3, 2), snn.ReLU(), snn.Tanh(), snn.Softmax(), snn.GELU()])
+def test_backward_before_forward_is_a_runtime_error(layer):
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.zeros((1, 2), np.float32))
+
+
+def test_loss_backward_before_forward_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="before forward"):
+        snn.CrossEntropyLoss().backward()
+
+
+@pytest.mark.parametrize("loss", [snn.CrossEntropyLoss(), snn.NLLLoss()])
+@pytest.mark.parametrize("target, message", [
+    (np.array([0, 3]), r"must lie in \[0, 2\], got values from 0 to 3"),
+    (np.array([0, -1]), r"must lie in \[0, 2\]"),
+    (np.array([0.0, 1.0]), "integer class indices"),
+    (np.array([0, 1, 2]), "target of shape"),
+])
+def test_bad_class_targets_are_refused(loss, target, message):
+    with pytest.raises(ValueError, match=message):
+        loss(np.zeros((2, 3)), target)
+
+
+def test_bad_loss_settings_and_shapes_are_refused():
+    with pytest.raises(ValueError, match="reduction"):
+        snn.MSELoss("none")
+    with pytest.raises(ValueError, match="target of shape"):
+        snn.MSELoss()(np.zeros((2, 3)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="float targets"):
+        snn.BCEWithLogitsLoss()(np.zeros((2, 3)), np.zeros((2, 3), int))
+
+
+def test_bad_architecture_is_refused():
+    with pytest.raises(ValueError, match="at least two positive"):
+        scratch.mlp([784])
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        torch_impl.mlp([4, 2], "swish")
+
+
+def test_scratch_never_imports_torch():
+    code = "import sys, scratch, scratch.nn, scratch.optim, scratch.data, scratch.io; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

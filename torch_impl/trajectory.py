@@ -1,0 +1,117 @@
+"""Train a scratch model and its torch twin step by step on the same batches, and compare where they end up."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+import scratch
+from scratch import optim as soptim
+
+from .convert import copy_into_torch
+from .parity import Report, Row, diff, loss_pair, torch_target
+
+# name -> (scratch optimizer, torch optimizer, fixed settings)
+OPTIMIZERS = {
+    "sgd": (soptim.SGD, torch.optim.SGD, {}),
+    "momentum": (soptim.SGD, torch.optim.SGD, {"momentum": 0.9}),
+    "nesterov": (soptim.SGD, torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (soptim.Adam, torch.optim.Adam, {}),
+    "adamw": (soptim.AdamW, torch.optim.AdamW, {}),
+}
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adam": 1e-3, "adamw": 1e-3}
+
+
+class NonFiniteLoss(ArithmeticError):
+    """A loss became NaN or inf: a comparison past that point means nothing."""
+
+
+def optimizer_rows(optimizer, torch_optimizer, names: list[str], rtol: float, atol: float = 0.0) -> list[Row]:
+    """Every optimizer state tensor (momentum buffers, exp_avg, ..., step), scratch against torch."""
+    rows = []
+    states, t_states = optimizer.state_dict()["state"], torch_optimizer.state_dict()["state"]
+    for index in sorted(set(states) | set(t_states)):
+        state, t_state = states.get(index, {}), t_states.get(index, {})
+        for key in sorted(set(state) | set(t_state)):
+            name = f"{names[index]}.{key}"
+            if key not in state or key not in t_state:
+                side = "scratch" if key not in state else "torch"
+                rows.append(Row(name, (), "-", np.inf, np.inf, False, f"{side} optimizer has no such state"))
+            elif key == "step":  # a Python float in scratch, a float32 tensor in torch
+                rows.append(diff(name, np.float64(state[key]), np.float64(float(t_state[key])), rtol, atol))
+            else:
+                rows.append(diff(name, state[key], t_state[key], rtol, atol))
+    return rows
+
+
+class Twins:
+    """A scratch model and its torch twin with the same weights, the same loss and the same optimizer."""
+
+    def __init__(self, scratch_model: scratch.Module, torch_model: nn.Module, loss="cross_entropy",
+                 optimizer: str = "adam", lr: float | None = None, weight_decay: float = 0.0,
+                 device: str | torch.device = "cpu"):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+        self.device = torch.device(device)
+        self.model, self.torch_model = scratch_model, torch_model.to(self.device)
+        copy_into_torch(scratch_model.state_dict(), torch_model)
+        self.loss_fn, self.torch_loss_fn = loss_pair(loss)
+        scratch_opt, torch_opt, fixed = OPTIMIZERS[optimizer]
+        settings = dict(fixed, lr=DEFAULT_LR[optimizer] if lr is None else lr)
+        if weight_decay:
+            settings["weight_decay"] = weight_decay
+        self.optimizer = scratch_opt(scratch_model.parameters(), **settings)
+        self.torch_optimizer = torch_opt(torch_model.parameters(), **settings)
+        self.steps = 0
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """One training step on both sides with the same batch; returns (scratch loss, torch loss)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below, once
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            self.optimizer.zero_grad()
+            self.model.backward(self.loss_fn.backward())
+            self.optimizer.step()
+
+        t_x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        t_loss = self.torch_loss_fn(self.torch_model(t_x), torch_target(y, self.device))
+        self.torch_optimizer.zero_grad()
+        t_loss.backward()
+        self.torch_optimizer.step()
+
+        self.steps += 1
+        values = float(loss), t_loss.item()
+        if not all(math.isfinite(v) for v in values):
+            raise NonFiniteLoss(
+                f"the loss became {values[0]} (scratch) / {values[1]} (torch) at step {self.steps}; "
+                "the run diverged: lower the learning rate"
+            )
+        return values
+
+    def state_report(self, rtol: float, atol: float = 0.0) -> Report:
+        """Every parameter and every optimizer state tensor, scratch against torch."""
+        report = Report(rtol=rtol, atol=atol)
+        t_params = dict(self.torch_model.named_parameters())
+        for name, param in self.model.named_parameters():
+            report.rows.append(diff(name, param.data, t_params[name], rtol, atol))
+        names = [name for name, _ in self.model.named_parameters()]
+        report.rows += optimizer_rows(self.optimizer, self.torch_optimizer, names, rtol, atol)
+        return report
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+        """Class predictions of both models (eval mode, no gradients), in batches."""
+        self.model.eval()
+        self.torch_model.eval()
+        preds, t_preds = [], []
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                chunk = x[i : i + batch_size]
+                preds.append(self.model(chunk).argmax(axis=1))
+                t_chunk = torch.from_numpy(np.ascontiguousarray(chunk)).to(self.device)
+                t_preds.append(self.torch_model(t_chunk).argmax(dim=1).cpu().numpy())
+        self.model.train()
+        self.torch_model.train()
+        return np.concatenate(preds), np.concatenate(t_preds)
