@@ -34,8 +34,10 @@ def test_conversions_are_bit_exact_both_ways(dtype):
 
 
 def test_torch_layer_without_twin_is_refused():
-    with pytest.raises(TypeError, match="Conv2d has no twin"):
-        torch_impl.to_scratch(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)))
+    with pytest.raises(TypeError, match="Conv1d has no twin"):
+        torch_impl.to_scratch(torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3)))
+    with pytest.raises(TypeError, match="dilation"):
+        torch_impl.to_scratch(torch.nn.Conv2d(1, 1, 3, dilation=2))
 
 
 def test_init_follows_torch_default_distribution():

@@ -219,3 +219,72 @@ class Sequential(Module):
         for layer in reversed(self.layers):
             dout = layer.backward(dout)
         return dout
+
+
+class Flatten(Module):
+    """Merge dims start_dim..end_dim into one, as torch.nn.Flatten (default: all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
+        return x.reshape(*x.shape[:start], -1, *x.shape[end + 1 :])
+
+    def backward(self, dout):
+        x_shape = self._cached("x_shape")
+        self.x_shape = None
+        return dout.reshape(x_shape)
+
+
+class Unflatten(Module):
+    """Split dim into unflattened_size, as torch.nn.Unflatten: (N, 784) -> (N, 1, 28, 28) for a CNN."""
+
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...]):
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        dim = self.dim % x.ndim
+        if x.shape[dim] != math.prod(self.unflattened_size):
+            raise ValueError(f"Unflatten expects dim {self.dim} of size {math.prod(self.unflattened_size)} "
+                             f"to make {self.unflattened_size}, got input of shape {x.shape}")
+        return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1 :])
+
+    def backward(self, dout):
+        x_shape = self._cached("x_shape")
+        self.x_shape = None
+        return dout.reshape(x_shape)
+
+
+class Dropout(Module):
+    """Zero each element with probability p in training and scale the rest by 1 / (1 - p); identity in eval.
+
+    The mask comes from `rng`, or from `mask_source(shape)` when set: the parity checker sets it to replay the
+    torch twin's mask, so train-mode outputs compare exactly.
+    """
+
+    def __init__(self, p: float = 0.5, rng=None):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must lie in [0, 1], got {p}")
+        self.p, self.rng, self.mask_source = p, np.random.default_rng(rng), None
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            self.scale = np.ones((), x.dtype)
+            return x
+        if self.p == 1:
+            self.scale = np.zeros_like(x)
+            return self.scale * x
+        keep = self.mask_source(x.shape) if self.mask_source else self.rng.random(x.shape) >= self.p
+        self.scale = keep.astype(x.dtype) / x.dtype.type(1 - self.p)  # (*) 0 or 1/(1-p)
+        return x * self.scale
+
+    def backward(self, dout):
+        scale = self._cached("scale")
+        self.scale = None
+        return dout * scale
+
+    def extra_repr(self):
+        return f"p={self.p}"

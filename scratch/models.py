@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import GELU, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .conv import Conv2d, MaxPool2d
+from .layers import GELU, Dropout, Flatten, Identity, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh, Unflatten
+from .norm import BatchNorm2d
 
 ACTIVATIONS = {
     "relu": ReLU,
@@ -39,4 +42,52 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dtype=np.float32, seed=N
         layers.append(Linear(n_in, n_out, dtype=dtype, rng=rng))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
+    return Sequential(*layers)
+
+
+@dataclass
+class CNNSpec:
+    """A small image classifier: conv blocks, then two Linear layers. Inputs arrive flat, (N, C*H*W)."""
+
+    channels: tuple[int, ...] = (32, 64)  # one block each: conv (same padding) [-> batch norm] -> ReLU -> max pool 2
+    kernel_size: int = 3  # odd, so 'same' padding is kernel_size // 2
+    hidden: int = 128  # width of the hidden Linear layer
+    num_classes: int = 10
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W) of one image
+    batch_norm: bool = False  # BatchNorm2d after each convolution
+    dropout: float = 0.0  # Dropout before each Linear layer when > 0
+
+    def __post_init__(self):
+        if not self.channels or min(self.channels) < 1 or self.kernel_size % 2 == 0 or self.hidden < 1:
+            raise ValueError(f"a CNN needs positive channels, an odd kernel_size and hidden >= 1, got {self}")
+        if min(self.image_shape[1:]) >> len(self.channels) < 1:
+            raise ValueError(f"{len(self.channels)} pooling steps shrink a {self.image_shape} image to nothing")
+
+    def flat_features(self) -> int:
+        """Features entering the first Linear layer: each block halves height and width (rounding down)."""
+        h, w = self.image_shape[1] >> len(self.channels), self.image_shape[2] >> len(self.channels)
+        return self.channels[-1] * h * w
+
+
+def cnn(spec: CNNSpec | None = None, dtype=np.float32, seed=None) -> Sequential:
+    """The CNN described by `spec`, the same layer stack as `torch_impl.cnn(spec)`."""
+    spec = spec or CNNSpec()
+    rng = np.random.default_rng(seed)
+    layers = [Unflatten(1, spec.image_shape)]  # (N, C*H*W) -> (N, C, H, W)
+    c_in = spec.image_shape[0]
+    for c_out in spec.channels:
+        # a bias before batch norm is cancelled by its mean: leave it out, as is usual
+        layers.append(Conv2d(c_in, c_out, spec.kernel_size, padding=spec.kernel_size // 2, bias=not spec.batch_norm,
+                             dtype=dtype, rng=rng))
+        if spec.batch_norm:
+            layers.append(BatchNorm2d(c_out, dtype=dtype))
+        layers += [ReLU(), MaxPool2d(2)]
+        c_in = c_out
+    layers.append(Flatten())
+    for n_in, n_out, last in [(spec.flat_features(), spec.hidden, False), (spec.hidden, spec.num_classes, True)]:
+        if spec.dropout:
+            layers.append(Dropout(spec.dropout, rng=rng))
+        layers.append(Linear(n_in, n_out, dtype=dtype, rng=rng))
+        if not last:
+            layers.append(ReLU())
     return Sequential(*layers)

@@ -32,6 +32,10 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
 
+def _array(value) -> np.ndarray:
+    return value.data if isinstance(value, Parameter) else value
+
+
 class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
@@ -45,6 +49,7 @@ class Module:
     """
 
     training = True
+    _buffer_names: tuple[str, ...] = ()
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -75,10 +80,14 @@ class Module:
         for _, child in self.named_children():
             yield child
 
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
     def modules(self) -> Iterator[Module]:
-        yield self
-        for child in self.children():
-            yield from child.modules()
+        for _, module in self.named_modules():
+            yield module
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
@@ -86,6 +95,27 @@ class Module:
                 yield prefix + name, value
         for name, child in self.named_children():
             yield from child.named_parameters(prefix + name + ".")
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """Keep state that is not trained (running statistics): saved in state_dict, never given a gradient."""
+        self._buffer_names = (*self._buffer_names, name)
+        setattr(self, name, value)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name in self._buffer_names:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.named_children():
+            yield from child.named_buffers(prefix + name + ".")
+
+    def _state_slots(self, prefix: str = "") -> Iterator[tuple[str, Module, str]]:
+        """(key, owner, attribute) for each parameter and buffer, in torch's state_dict order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, self, name
+        for name in self._buffer_names:
+            yield prefix + name, self, name
+        for name, child in self.named_children():
+            yield from child._state_slots(prefix + name + ".")
 
     def parameters(self) -> Iterator[Parameter]:
         for _, param in self.named_parameters():
@@ -106,31 +136,36 @@ class Module:
 
     # -- weights ---------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Copies of every parameter, keyed as in the torch twin ('0.weight', '0.bias', ...)."""
-        return OrderedDict((name, param.data.copy()) for name, param in self.named_parameters())
+        """Copies of every parameter and buffer, keyed as in the torch twin ('0.weight', '0.bias', ...)."""
+        return OrderedDict((key, np.array(_array(getattr(owner, attr)))) for key, owner, attr in self._state_slots())
 
     def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters; every key and shape is checked before anything is written."""
-        params = dict(self.named_parameters())
-        missing = [k for k in params if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in params]
+        """Copy arrays into the parameters and buffers; every key and shape is checked before anything is written."""
+        slots = {key: (owner, attr) for key, owner, attr in self._state_slots()}
+        arrays = {key: _array(getattr(owner, attr)) for key, (owner, attr) in slots.items()}
+        missing = [k for k in arrays if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in arrays]
         problems = []
         if strict and missing:
             problems.append(f"missing keys: {missing}")
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
-        for key, param in params.items():
-            if key in state_dict and np.shape(state_dict[key]) != param.shape:
+        for key, array in arrays.items():
+            if key in state_dict and np.shape(state_dict[key]) != array.shape:
                 problems.append(
-                    f"'{key}' has shape {tuple(np.shape(state_dict[key]))}, the model expects {param.shape}"
+                    f"'{key}' has shape {tuple(np.shape(state_dict[key]))}, the model expects {array.shape}"
                 )
         if problems:
             raise ValueError(
                 f"cannot load state_dict into {type(self).__name__} (nothing was loaded): " + "; ".join(problems)
             )
-        for key, param in params.items():
+        for key, (owner, attr) in slots.items():
             if key in state_dict:
-                np.copyto(param.data, state_dict[key])
+                value = getattr(owner, attr)
+                if isinstance(value, Parameter):
+                    np.copyto(value.data, state_dict[key])
+                else:
+                    setattr(owner, attr, np.array(state_dict[key], dtype=value.dtype))
         return IncompatibleKeys(missing, unexpected)
 
     def __repr__(self) -> str:

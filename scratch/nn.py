@@ -1,7 +1,10 @@
 """The scratch counterpart of torch.nn: layers, activations and losses under one name."""
 
+from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .layers import (
     GELU,
+    Dropout,
+    Flatten,
     Identity,
     LeakyReLU,
     Linear,
@@ -11,19 +14,28 @@ from .layers import (
     Sigmoid,
     Softmax,
     Tanh,
+    Unflatten,
 )
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter
+from .norm import BatchNorm1d, BatchNorm2d
 
 __all__ = [
     "GELU",
+    "AvgPool2d",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
     "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
     "Identity",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool2d",
     "Module",
     "NLLLoss",
     "Parameter",
@@ -32,4 +44,5 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Unflatten",
 ]

@@ -24,6 +24,19 @@ _PAIRS = [
     (snn.Softmax, nn.Softmax, lambda m: nn.Softmax(m.dim), lambda m: snn.Softmax(m.dim)),
     (snn.LogSoftmax, nn.LogSoftmax, lambda m: nn.LogSoftmax(m.dim), lambda m: snn.LogSoftmax(m.dim)),
     (snn.Identity, nn.Identity, lambda m: nn.Identity(), lambda m: snn.Identity()),
+    (snn.Conv2d, nn.Conv2d,
+     lambda m: nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=m.bias is not None,
+                         dtype=_torch_dtype(m.weight.dtype)),
+     lambda m: snn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, _padding(m),
+                          bias=m.bias is not None, dtype=_numpy_dtype(m.weight.dtype))),
+    (snn.MaxPool2d, nn.MaxPool2d, lambda m: nn.MaxPool2d(m.kernel_size, m.stride, m.padding), lambda m: _pool(m)),
+    (snn.AvgPool2d, nn.AvgPool2d, lambda m: nn.AvgPool2d(m.kernel_size, m.stride, m.padding), lambda m: _pool(m)),
+    (snn.Flatten, nn.Flatten, lambda m: nn.Flatten(m.start_dim, m.end_dim), lambda m: snn.Flatten(m.start_dim, m.end_dim)),
+    (snn.Unflatten, nn.Unflatten, lambda m: nn.Unflatten(m.dim, m.unflattened_size),
+     lambda m: snn.Unflatten(m.dim, m.unflattened_size)),
+    (snn.Dropout, nn.Dropout, lambda m: nn.Dropout(m.p), lambda m: snn.Dropout(m.p)),
+    (snn.BatchNorm1d, nn.BatchNorm1d, lambda m: _batch_norm(nn.BatchNorm1d, m), lambda m: _batch_norm(snn.BatchNorm1d, m)),
+    (snn.BatchNorm2d, nn.BatchNorm2d, lambda m: _batch_norm(nn.BatchNorm2d, m), lambda m: _batch_norm(snn.BatchNorm2d, m)),
     (snn.Sequential, nn.Sequential,
      lambda m: nn.Sequential(*(_build_torch(c) for c in m.layers)),
      lambda m: snn.Sequential(*(_build_scratch(c) for c in m))),
@@ -47,6 +60,31 @@ def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"scratch layers hold float32 or float64 weights; this torch layer holds {dtype}")
     return torch.empty(0, dtype=dtype).numpy().dtype
+
+
+def _padding(conv: nn.Conv2d):
+    if isinstance(conv.padding, str) or conv.padding_mode != "zeros" or conv.dilation != (1, 1) or conv.groups != 1:
+        raise TypeError("scratch.nn.Conv2d has numeric zero padding, no dilation and no groups; "
+                        f"this layer is {conv}")
+    return conv.padding
+
+
+def _pool(pool: nn.Module) -> snn.Module:
+    if getattr(pool, "ceil_mode", False) or getattr(pool, "dilation", 1) not in (1, (1, 1)):
+        raise TypeError(f"scratch pooling has no ceil_mode and no dilation; this layer is {pool}")
+    if not getattr(pool, "count_include_pad", True) or getattr(pool, "divisor_override", None):
+        raise TypeError(f"scratch.nn.AvgPool2d always counts the padding; this layer is {pool}")
+    return (snn.MaxPool2d if isinstance(pool, nn.MaxPool2d) else snn.AvgPool2d)(pool.kernel_size, pool.stride,
+                                                                                pool.padding)
+
+
+def _batch_norm(cls, m):
+    """The twin of a batch norm layer, built on either side from the other's settings."""
+    if isinstance(m, nn.Module):
+        if m.momentum is None or not m.track_running_stats:
+            raise TypeError(f"scratch batch norm needs a numeric momentum and running statistics; this layer is {m}")
+        return cls(m.num_features, m.eps, m.momentum, m.affine, dtype=_numpy_dtype(m.running_mean.dtype))
+    return cls(m.num_features, m.eps, m.momentum, m.weight is not None, dtype=_torch_dtype(m.running_mean.dtype))
 
 
 def _no_twin(module, known) -> TypeError:
@@ -73,6 +111,7 @@ def to_torch(module: snn.Module) -> nn.Module:
     """The torch twin of a scratch model, holding exactly the same weights in the same dtype."""
     twin = _build_torch(module)
     copy_into_torch(module.state_dict(), twin)
+    _copy_modes(module, twin)
     return twin
 
 
@@ -80,7 +119,15 @@ def to_scratch(module: nn.Module) -> snn.Module:
     """The scratch twin of a torch model, holding exactly the same weights in the same dtype."""
     twin = _build_scratch(module)
     twin.load_state_dict(to_numpy(module.state_dict()))
+    _copy_modes(module, twin)
     return twin
+
+
+def _copy_modes(source, twin) -> None:
+    """Put every layer of the twin in its source's train or eval mode."""
+    modes = {name: m.training for name, m in source.named_modules()}
+    for name, m in twin.named_modules():
+        m.training = modes[name]
 
 
 def to_numpy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -105,4 +152,4 @@ def copy_into_torch(state_dict: Mapping[str, np.ndarray], module: nn.Module) -> 
         raise ValueError(f"cannot copy weights into {type(module).__name__} (nothing was copied): " + "; ".join(problems))
     with torch.no_grad():
         for key, array in state_dict.items():
-            target[key].copy_(torch.from_numpy(np.ascontiguousarray(array)))
+            target[key].copy_(torch.from_numpy(np.array(array)))  # np.array keeps 0-d buffers 0-d

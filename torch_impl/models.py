@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from scratch.models import check_sizes
+from scratch.models import CNNSpec, check_sizes
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -29,4 +29,26 @@ def mlp(sizes: Sequence[int], activation: str = "relu", dtype: torch.dtype = tor
         layers.append(nn.Linear(n_in, n_out, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def cnn(spec: CNNSpec | None = None, dtype: torch.dtype = torch.float32) -> nn.Sequential:
+    """The CNN described by `spec`, the same layer stack as `scratch.cnn(spec)`."""
+    spec = spec or CNNSpec()
+    layers: list[nn.Module] = [nn.Unflatten(1, spec.image_shape)]  # (N, C*H*W) -> (N, C, H, W)
+    c_in = spec.image_shape[0]
+    for c_out in spec.channels:
+        layers.append(nn.Conv2d(c_in, c_out, spec.kernel_size, padding=spec.kernel_size // 2, bias=not spec.batch_norm,
+                                dtype=dtype))
+        if spec.batch_norm:
+            layers.append(nn.BatchNorm2d(c_out, dtype=dtype))
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+        c_in = c_out
+    layers.append(nn.Flatten())
+    for n_in, n_out, last in [(spec.flat_features(), spec.hidden, False), (spec.hidden, spec.num_classes, True)]:
+        if spec.dropout:
+            layers.append(nn.Dropout(spec.dropout))
+        layers.append(nn.Linear(n_in, n_out, dtype=dtype))
+        if not last:
+            layers.append(nn.ReLU())
     return nn.Sequential(*layers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -129,6 +130,68 @@ def exact_device(device: str | torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
+def share_dropout_masks(scratch_module: scratch.Module, torch_module: nn.Module):
+    """Make each scratch Dropout replay the mask its torch twin (same name) drew; returns a function that undoes it.
+
+    The torch forward must run first: a hook records the mask by replaying torch's random state on a tensor of
+    ones, so torch's own dropout kernel draws it, whatever the device.
+    """
+    t_modules = dict(torch_module.named_modules())
+    masks, handles, layers = {}, [], []
+    for name, layer in scratch_module.named_modules():
+        if isinstance(layer, snn.Dropout):
+            twin = t_modules.get(name)
+            if not isinstance(twin, nn.Dropout):
+                raise TypeError(f"scratch Dropout '{name}' has no torch Dropout of the same name to share masks with")
+            handles += _record_masks(twin, name, masks)
+            layer.mask_source = functools.partial(_recorded_mask, masks, name)
+            layers.append(layer)
+
+    def undo():
+        for handle in handles:
+            handle.remove()
+        for layer in layers:
+            layer.mask_source = None
+
+    return undo
+
+
+def _rng_state(device: torch.device) -> torch.Tensor:
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+
+def _set_rng_state(state: torch.Tensor, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    else:
+        torch.set_rng_state(state)
+
+
+def _record_masks(dropout: nn.Dropout, name: str, masks: dict) -> list:
+    before_forward = {}
+
+    def save_state(module, args):
+        before_forward["state"] = _rng_state(args[0].device)
+
+    def replay(module, args, output):
+        if module.training:
+            device = args[0].device
+            after_forward = _rng_state(device)
+            _set_rng_state(before_forward["state"], device)
+            masks[name] = (torch.nn.functional.dropout(torch.ones_like(args[0]), module.p) != 0).cpu().numpy()
+            _set_rng_state(after_forward, device)
+
+    return [dropout.register_forward_pre_hook(save_state), dropout.register_forward_hook(replay)]
+
+
+def _recorded_mask(masks: dict, name: str, shape: tuple) -> np.ndarray:
+    mask = masks.pop(name, None)
+    if mask is None or mask.shape != shape:
+        raise RuntimeError(f"no torch mask of shape {shape} was recorded for Dropout '{name}': "
+                           "run the torch forward before the scratch forward")
+    return mask
+
+
 def loss_pair(loss) -> tuple[snn.Module, nn.Module]:
     """A loss given as a name, a scratch loss, or a (scratch loss, torch loss) pair -> both sides."""
     if isinstance(loss, str):
@@ -164,15 +227,24 @@ def compare(
     """
     if (loss is None) != (target is None):
         raise ValueError("pass both loss and target, or neither (then a random upstream gradient is used)")
+    t_modes = {name: m.training for name, m in torch_module.named_modules()}
+    for name, m in scratch_module.named_modules():
+        if name in t_modes and t_modes[name] != m.training:
+            modes = {True: "train", False: "eval"}
+            raise ValueError(f"layer '{name or 'model'}' is in {modes[m.training]} mode on the scratch side but in "
+                             f"{modes[t_modes[name]]} mode on the torch side: call .train() or .eval() on both")
     with exact_device(device) as dev:
         torch_module.to(dev)
         copy_into_torch(scratch_module.state_dict(), torch_module)
         scratch_module.zero_grad()
         torch_module.zero_grad(set_to_none=True)
         t_inputs = [torch.from_numpy(np.ascontiguousarray(x)).to(dev).requires_grad_() for x in inputs]
-
-        out = scratch_module(*inputs)
-        t_out = torch_module(*t_inputs)
+        undo = share_dropout_masks(scratch_module, torch_module)
+        try:
+            t_out = torch_module(*t_inputs)  # torch first: its dropout masks are replayed on the scratch side
+            out = scratch_module(*inputs)
+        finally:
+            undo()
         if rtol is None:
             rtol = tolerance(STEP_RTOL, out.dtype)
         report = Report(rtol=rtol, atol=atol)
@@ -186,11 +258,15 @@ def compare(
             t_value.backward()
         else:
             if dout is None:
-                dout = np.random.default_rng(seed).standard_normal(out.shape).astype(out.dtype)
+                # a stream of its own: inputs drawn with default_rng(seed) are never reused as the gradient
+                rng = np.random.default_rng([seed, 1])
+                dout = rng.standard_normal(out.shape).astype(out.dtype)
             t_out.backward(torch.from_numpy(np.ascontiguousarray(dout)).to(dev))
         dinputs = scratch_module.backward(dout)
         dinputs = dinputs if isinstance(dinputs, tuple) else (dinputs,)
 
+        t_buffers = dict(torch_module.named_buffers())
+        report.rows[1:1] = [diff(name, buf, t_buffers[name], rtol, atol) for name, buf in scratch_module.named_buffers()]
         t_params = dict(torch_module.named_parameters())
         for name, param in reversed(list(scratch_module.named_parameters())):
             report.rows.append(_grad_row(f"{name}.grad", param.grad, t_params[name].grad, rtol, atol))

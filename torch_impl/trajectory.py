@@ -12,7 +12,7 @@ import scratch
 from scratch import optim as soptim
 
 from .convert import copy_into_torch
-from .parity import Report, Row, diff, loss_pair, torch_target
+from .parity import Report, Row, diff, loss_pair, share_dropout_masks, torch_target
 
 # name -> (scratch optimizer, torch optimizer, fixed settings)
 OPTIMIZERS = {
@@ -66,21 +66,22 @@ class Twins:
         self.optimizer = scratch_opt(scratch_model.parameters(), **settings)
         self.torch_optimizer = torch_opt(torch_model.parameters(), **settings)
         self.steps = 0
+        share_dropout_masks(scratch_model, self.torch_model)  # the torch step runs first, see step()
 
     def step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """One training step on both sides with the same batch; returns (scratch loss, torch loss)."""
+        t_x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        t_loss = self.torch_loss_fn(self.torch_model(t_x), torch_target(y, self.device))
+        self.torch_optimizer.zero_grad()
+        t_loss.backward()
+        self.torch_optimizer.step()
+
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below, once
             logits = self.model(x)
             loss = self.loss_fn(logits, y)
             self.optimizer.zero_grad()
             self.model.backward(self.loss_fn.backward())
             self.optimizer.step()
-
-        t_x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        t_loss = self.torch_loss_fn(self.torch_model(t_x), torch_target(y, self.device))
-        self.torch_optimizer.zero_grad()
-        t_loss.backward()
-        self.torch_optimizer.step()
 
         self.steps += 1
         values = float(loss), t_loss.item()
@@ -92,11 +93,11 @@ class Twins:
         return values
 
     def state_report(self, rtol: float, atol: float = 0.0) -> Report:
-        """Every parameter and every optimizer state tensor, scratch against torch."""
+        """Every parameter, buffer and optimizer state tensor, scratch against torch."""
         report = Report(rtol=rtol, atol=atol)
-        t_params = dict(self.torch_model.named_parameters())
-        for name, param in self.model.named_parameters():
-            report.rows.append(diff(name, param.data, t_params[name], rtol, atol))
+        t_state = self.torch_model.state_dict()
+        for name, value in self.model.state_dict().items():  # parameters and buffers (running statistics)
+            report.rows.append(diff(name, value, t_state[name], rtol, atol))
         names = [name for name, _ in self.model.named_parameters()]
         report.rows += optimizer_rows(self.optimizer, self.torch_optimizer, names, rtol, atol)
         return report

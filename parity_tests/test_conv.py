@@ -1,0 +1,184 @@
+"""Convolutional twins: Conv2d, pooling, Flatten, Dropout and batch norm, layer by layer and as a whole CNN."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import DTYPES, check, randn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_gradcheck import assert_close, numerical_grad
+
+import scratch
+import scratch.nn as snn
+import torch_impl
+from torch_impl import to_torch
+from torch_impl.check import CheckConfig, synthetic_batch
+from torch_impl.parity import TRAJECTORY_RTOL, compare
+from torch_impl.trajectory import Twins
+
+CONVS = [  # (in, out, kernel, stride, padding), input (N, C, H, W)
+    ((3, 4, 3, 1, 0), (2, 3, 7, 6)),
+    ((3, 5, (3, 2), 2, 1), (2, 3, 9, 8)),
+    ((2, 3, 5, 3, 2), (1, 2, 11, 13)),
+    ((1, 2, 1, 1, 0), (3, 1, 5, 5)),
+]
+POOLS = [  # (kernel, stride, padding), input
+    ((2, None, 0), (2, 3, 8, 6)),
+    ((3, 2, 1), (1, 2, 9, 7)),
+    ((2, 1, 0), (2, 2, 5, 5)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("args, shape", CONVS)
+def test_conv2d(args, shape, dtype):
+    check(snn.Conv2d(*args, dtype=dtype, rng=0), randn(*shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv2d_without_bias(dtype):
+    check(snn.Conv2d(2, 3, 3, padding=1, bias=False, dtype=dtype, rng=0), randn(2, 2, 5, 4, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pool", [snn.MaxPool2d, snn.AvgPool2d])
+@pytest.mark.parametrize("args, shape", POOLS)
+def test_pooling(pool, args, shape, dtype):
+    check(pool(*args), randn(*shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_sends_ties_to_the_first_maximum(dtype):
+    x = np.zeros((1, 1, 4, 4), dtype)  # every window is a tie, as after a ReLU that zeroed a patch
+    check(snn.MaxPool2d(2), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layer, shape", [
+    (snn.Flatten(), (2, 3, 4, 5)), (snn.Flatten(2), (2, 3, 4, 5)), (snn.Unflatten(1, (3, 4)), (2, 12)),
+])
+def test_reshapes(layer, shape, dtype):
+    check(layer, randn(*shape, dtype=dtype))
+
+
+def random_batch_norm(cls, n, dtype, seed=0):
+    """Batch norm with random (not unit, not zero) weight, bias and running statistics."""
+    layer = cls(n, dtype=dtype)
+    state = {k: randn(*v.shape, dtype=dtype, seed=seed + i) for i, (k, v) in enumerate(layer.state_dict().items())}
+    state["running_var"] = np.abs(state["running_var"]) + dtype(0.5)
+    state["num_batches_tracked"] = np.array(3, np.int64)
+    layer.load_state_dict(state)
+    return layer
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("cls, shape", [
+    (snn.BatchNorm1d, (6, 4)), (snn.BatchNorm1d, (3, 4, 5)), (snn.BatchNorm2d, (2, 4, 5, 3)), (snn.BatchNorm2d, (1, 4, 3, 3)),
+])
+def test_batch_norm(cls, shape, train, dtype):
+    check(random_batch_norm(cls, 4, dtype).train(train), randn(*shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_running_statistics_over_several_batches(dtype):
+    layer = random_batch_norm(snn.BatchNorm2d, 3, dtype)
+    twin = to_torch(layer)
+    for seed in range(5):
+        x = randn(4, 3, 5, 5, dtype=dtype, seed=seed) * dtype(seed + 1)
+        layer(x)
+        twin(torch.from_numpy(x))
+    for key, value in layer.state_dict().items():
+        expected = twin.state_dict()[key].numpy()
+        np.testing.assert_allclose(value, expected, rtol=10 * np.finfo(dtype).eps, err_msg=key)
+
+
+def test_batch_norm_refuses_a_single_value_per_feature():
+    with pytest.raises(ValueError, match="more than 1 value per feature"):
+        snn.BatchNorm1d(3)(np.zeros((1, 3), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
+def test_dropout_in_training_replays_the_torch_mask(p, dtype):
+    report = check(snn.Dropout(p), randn(20, 30, dtype=dtype))
+    assert report.rows[0].max_abs == 0  # the outputs agree exactly: same mask, same scale
+
+
+def test_dropout_keeps_about_one_minus_p_and_is_identity_in_eval():
+    x = np.ones((200, 500), np.float32)
+    out = snn.Dropout(0.3, rng=0)(x)
+    assert abs((out > 0).mean() - 0.7) < 0.01 and np.allclose(out[out > 0], 1 / 0.7)
+    assert snn.Dropout(0.3).eval()(x) is x
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spec", [
+    scratch.CNNSpec(channels=(4, 6), hidden=16),
+    scratch.CNNSpec(channels=(4, 6), hidden=16, batch_norm=True, dropout=0.25),
+    scratch.CNNSpec(channels=(3,), kernel_size=5, hidden=8, image_shape=(2, 9, 7), dropout=0.5),
+])
+def test_cnn(spec, dtype):
+    model = scratch.cnn(spec, dtype=dtype, seed=0)
+    x = randn(3, int(np.prod(spec.image_shape)), dtype=dtype, seed=1)
+    check(model, x, target=np.array([1, 2, 3]), loss="cross_entropy")
+    check(model.eval(), x[:1])
+
+
+def test_cnn_keys_match_the_torch_builder():
+    spec = scratch.CNNSpec(batch_norm=True, dropout=0.1)
+    assert list(scratch.cnn(spec).state_dict()) == list(torch_impl.cnn(spec).state_dict())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: snn.Conv2d(2, 3, 3, stride=2, padding=1, dtype=np.float64, rng=0),
+    lambda: snn.MaxPool2d(3, 2, 1),
+    lambda: snn.AvgPool2d(2),
+    lambda: random_batch_norm(snn.BatchNorm2d, 2, np.float64),
+])
+def test_numpy_backward_matches_finite_differences(make):
+    layer = make()
+    x = randn(2, 2, 7, 6, seed=1)
+    dout = randn(*layer(x).shape, seed=2)
+
+    def loss():
+        return float(np.sum(layer(x) * dout))
+
+    layer(x)
+    dx = layer.backward(dout)
+    assert_close("input", dx, numerical_grad(loss, x))
+    for name, param in layer.named_parameters():
+        assert_close(name, param.grad, numerical_grad(loss, param.data))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3), c_in=st.integers(1, 3), c_out=st.integers(1, 4), h=st.integers(3, 9), w=st.integers(3, 9),
+    kernel=st.integers(1, 3), stride=st.integers(1, 3), padding=st.integers(0, 1),
+    dtype=st.sampled_from(DTYPES), seed=st.integers(0, 1000),
+)
+def test_conv_and_pool_over_random_shapes(n, c_in, c_out, h, w, kernel, stride, padding, dtype, seed):
+    x = randn(n, c_in, h, w, dtype=dtype, seed=seed)
+    check(snn.Conv2d(c_in, c_out, kernel, stride, padding, dtype=dtype, rng=seed), x)
+    if 2 * padding <= kernel:
+        check(snn.MaxPool2d(kernel, stride, padding), x)
+        check(snn.AvgPool2d(kernel, stride, padding), x)
+
+
+def test_cnn_twins_train_for_100_steps_in_float64():
+    spec = scratch.CNNSpec(channels=(3, 4), hidden=12, batch_norm=True, dropout=0.2, image_shape=(1, 12, 12))
+    model = scratch.cnn(spec, dtype=np.float64, seed=0)
+    twins = Twins(model, to_torch(model), optimizer="adam")
+    rng = np.random.default_rng(0)
+    config = CheckConfig(sizes=[144, 10], dtype="float64", batch_size=8)
+    gaps = [abs(a - b) for a, b in (twins.step(*synthetic_batch(rng, config)) for _ in range(100))]
+    report = twins.state_report(TRAJECTORY_RTOL[np.dtype(np.float64)])
+    assert report.ok, f"\n{report}"
+    assert max(gaps) < 1e-10
+    assert {"2.running_mean", "2.running_var", "2.num_batches_tracked"} <= {r.name for r in report.rows}
+
+
+def test_compare_needs_a_torch_dropout_of_the_same_name():
+    model = snn.Sequential(snn.Dropout(0.5))
+    with pytest.raises(TypeError, match="no torch Dropout of the same name"):
+        compare(model, torch.nn.Sequential(torch.nn.Identity()), randn(2, 3))
