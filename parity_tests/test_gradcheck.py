@@ -6,7 +6,7 @@ A mistake shared by both sides would pass every parity test; these catch it.
 import numpy as np
 import pytest
 import torch
-from helpers import randn
+from helpers import assert_close, check_finite_differences, numerical_grad, randn
 
 import scratch
 import scratch.nn as snn
@@ -27,39 +27,9 @@ LOSSES = [
 ]
 
 
-def numerical_grad(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar f() with respect to every entry of `array`, perturbed in place."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + eps
-        up = f()
-        array[i] = old - eps
-        down = f()
-        array[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
-def assert_close(name, analytic, numeric):
-    err = np.max(np.abs(analytic - numeric)) / max(np.max(np.abs(numeric)), 1e-12)
-    assert err < 1e-6, f"{name}: finite differences disagree with backward by {err:.1e} (normwise)"
-
-
 @pytest.mark.parametrize("make", LAYERS)
 def test_numpy_backward_matches_finite_differences(make):
-    layer = make()
-    x = randn(4, 5, seed=1)
-    dout = randn(*layer(x).shape, seed=2)  # a random upstream gradient, not all ones
-
-    def loss():
-        return float(np.sum(layer(x) * dout))
-
-    layer(x)
-    dx = layer.backward(dout)
-    assert_close("input", dx, numerical_grad(loss, x))
-    for name, param in layer.named_parameters():
-        assert_close(name, param.grad, numerical_grad(loss, param.data))
+    check_finite_differences(make(), randn(4, 5, seed=1))
 
 
 @pytest.mark.parametrize("loss_fn, target", LOSSES)
