@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
+    except FileNotFoundError as err:
+        raise MissingDataError(f"{path}: no such file; check the path, or the folder --data-dir points at") from err
     except (OSError, EOFError) as err:  # gzip raises these for damaged archives
         raise CorruptDataError(f"{path}: cannot be read ({err}); delete it and fetch it again") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
@@ -56,9 +59,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise CorruptDataError(f"{path}: truncated header ({len(raw)} bytes, expected {header})")
+        raise CorruptDataError(f"{path}: truncated header ({len(raw)} bytes, expected {header}); delete it and fetch it again")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # exact: np.prod would overflow on a damaged header
     if len(raw) != expected:
         raise CorruptDataError(
             f"{path}: {len(raw)} bytes, but its header {shape} of {dtype} needs {expected}; "
@@ -113,8 +116,12 @@ def load(dataset: str = "mnist", split: str = "train", data_dir: str | os.PathLi
             f"{image_path} holds {images.shape} and {label_path} holds {labels.shape}; "
             "expected (N, rows, cols) images and (N,) labels of the same N"
         )
-    if labels.size and labels.max() >= len(DATASETS[dataset][3]):
-        raise CorruptDataError(f"{label_path}: label {labels.max()} is out of range for {dataset}")
+    n_classes = len(DATASETS[dataset][3])
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise CorruptDataError(
+            f"{label_path}: labels run from {labels.min()} to {labels.max()}, but {dataset} has classes 0 to "
+            f"{n_classes - 1}; the file is damaged: delete it and fetch it again"
+        )
     return images, labels.astype(np.int64)
 
 

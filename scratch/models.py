@@ -91,3 +91,16 @@ def cnn(spec: CNNSpec | None = None, dtype=np.float32, seed=None) -> Sequential:
         if not last:
             layers.append(ReLU())
     return Sequential(*layers)
+
+
+def build(model: str = "mlp", sizes: Sequence[int] = (784, 128, 10), activation: str = "relu",
+          channels: Sequence[int] = (32, 64), hidden: int = 128, batch_norm: bool = False, dropout: float = 0.0,
+          dtype=np.float32, seed=None) -> Sequential:
+    """A model by name, from the settings the scripts share: "mlp" uses sizes and activation, "cnn" the rest
+    (and sizes[-1] as its number of classes)."""
+    if model == "mlp":
+        return mlp(sizes, activation, dtype=dtype, seed=seed)
+    if model == "cnn":
+        spec = CNNSpec(tuple(channels), hidden=hidden, num_classes=sizes[-1], batch_norm=batch_norm, dropout=dropout)
+        return cnn(spec, dtype=dtype, seed=seed)
+    raise ValueError(f"unknown model {model!r}; choose 'mlp' or 'cnn'")

@@ -96,15 +96,24 @@ class Adam(Optimizer):
             grad = grad + wd * p.data
         state["step"] += 1
         step = state["step"]
-        state["exp_avg"] += (1 - beta1) * (grad - state["exp_avg"])  # = beta1 * m + (1 - beta1) * g, as torch's lerp
-        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad * grad
-        v = state["exp_avg_sq"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]  # updated in place, through one scratch buffer
+        tmp = grad - m
+        tmp *= 1 - beta1
+        m += tmp  # = beta1 * m + (1 - beta1) * g, as torch's lerp
+        v *= beta2
+        np.multiply(grad, 1 - beta2, out=tmp)
+        tmp *= grad
+        v += tmp  # = beta2 * v + (1 - beta2) * g * g
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = v = np.maximum(state["max_exp_avg_sq"], v)
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
-        denom = np.sqrt(v) / math.sqrt(bias_correction2) + group["eps"]
-        p.data -= (lr / bias_correction1) * (state["exp_avg"] / denom)
+        np.sqrt(v, out=tmp)
+        tmp /= math.sqrt(bias_correction2)
+        tmp += group["eps"]  # denom
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / bias_correction1
+        p.data -= tmp
 
 
 class AdamW(Adam):
@@ -113,3 +122,29 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+# The optimizer choices of the scripts and of `mlp-parity`: name -> (class, fixed settings), and default rates.
+PRESETS = {
+    "sgd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "adam": (Adam, {}),
+    "adamw": (AdamW, {}),
+}
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adam": 1e-3, "adamw": 1e-3}
+
+
+def preset_settings(name: str, lr: float | None = None, weight_decay: float = 0.0) -> dict:
+    """The keyword arguments of preset `name` (the same on the torch side), with its default rate unless given."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(PRESETS)}")
+    settings = dict(PRESETS[name][1], lr=DEFAULT_LR[name] if lr is None else lr)
+    if weight_decay:
+        settings["weight_decay"] = weight_decay
+    return settings
+
+
+def make(name: str, params, lr: float | None = None, weight_decay: float = 0.0) -> Optimizer:
+    """The scratch optimizer of preset `name` over `params`."""
+    return PRESETS[name][0](params, **preset_settings(name, lr, weight_decay))

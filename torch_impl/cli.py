@@ -1,29 +1,24 @@
-"""The `mlp-parity` command: `check` compares the NumPy network with its torch twin, step by step."""
+"""The `mlp-parity` command: check, twin and zoo compare a NumPy network with its torch twin; convert moves weights."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import sys
 
 from tqdm import tqdm
 
 import scratch
+from scratch.args import add_model_args, sizes_arg
 
 from .check import CheckConfig, run_check
+from .interop import convert
 from .parity import LOSSES
 from .trajectory import OPTIMIZERS, NonFiniteLoss
-
-
-def sizes_arg(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 784,128,10, got {text!r}")
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected at least two positive widths such as 784,128,10, got {text!r}")
-    return sizes
+from .twin import TwinConfig, load_split, plot_losses, run_twin
+from .zoo import add_zoo_parser
 
 
 def add_check_parser(subparsers) -> None:
@@ -80,10 +75,86 @@ def check_command(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def add_twin_parser(subparsers) -> None:
+    d = TwinConfig()
+    p = subparsers.add_parser("twin", help="train both twins on real data for whole epochs and compare them",
+                              description="Build the NumPy model and its torch twin from one seed, train both on the "
+                              "same shuffled batches of MNIST or Fashion-MNIST, then compare the loss at every step, "
+                              "every weight and optimizer state tensor, and the test predictions. Exits 1 when a "
+                              "tolerance is exceeded.")
+    p.add_argument("--dataset", choices=sorted(scratch.data.DATASETS), default=d.dataset,
+                   help=f"dataset (default: {d.dataset})")
+    p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ and FashionMNIST/raw/ "
+                   "(default: $MLP_PARITY_DATA, else data/)")
+    add_model_args(p, d.sizes)
+    p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype, help=f"dtype (default: {d.dtype})")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer,
+                   help=f"optimizer (default: {d.optimizer})")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 sgd, 0.02 momentum and "
+                   "nesterov, 0.001 adam and adamw)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default: {d.epochs})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
+    p.add_argument("--limit-steps", type=int, default=None, help="stop after N steps (default: every batch)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for weights and shuffling (default: {d.seed})")
+    p.add_argument("--plot", default=None, help="write both loss curves to this PNG (default: no plot)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(run=twin_command)
+
+
+def twin_command(args: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(TwinConfig)}
+    config = TwinConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    train, test = load_split(config, "train"), load_split(config, "test")
+    with tqdm(total=config.planned_steps(len(train[0])), desc="steps", disable=None, leave=False) as bar:
+        result = run_twin(config, train, test, progress=bar.update)
+    if args.plot:
+        plot_losses(result, args.plot)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0 if result.ok else 1
+    arch = f"{'-'.join(map(str, config.sizes))} {config.activation}" if config.model == "mlp" else (
+        f"cnn {config.channels} hidden {config.hidden}")
+    print(f"mlp-parity twin: {arch}, {config.dtype}, {config.optimizer}, batch {config.batch_size}, "
+          f"{config.dataset}, {result.steps} steps, seed {config.seed}\n")
+    judged = "" if math.isfinite(result.params.rtol) else " (float32 after whole epochs: reported, not judged)"
+    print(f"Weights after {result.steps} steps{judged}:\n{result.params}\n")
+    print(f"Optimizer state:\n{result.optimizer_state}\n")
+    print(f"training loss, worst step: {result.max_loss_diff:.2e} relative")
+    if result.reference:
+        ref = result.reference
+        print(f"torch against itself (each batch's rows reversed): weights {ref.param_diff:.2e} normwise, "
+              f"{ref.agreement:.2%} identical test predictions, accuracy gap {100 * ref.accuracy_gap:.2f} points")
+    print(f"test accuracy: NumPy {result.numpy_test_acc:.2%}, torch {result.torch_test_acc:.2%} "
+          f"(gap {100 * result.accuracy_gap:.2f} points, allowed {100 * result.allowed_accuracy_gap:.2f})")
+    print(f"identical test predictions: {result.agreement:.2%} (required >= {result.required_agreement:.2%})")
+    if args.plot:
+        print(f"loss curves: {args.plot}")
+    print("PASS" if result.ok else "FAIL")
+    return 0 if result.ok else 1
+
+
+def add_convert_parser(subparsers) -> None:
+    p = subparsers.add_parser("convert", help="copy weights between .ckpt, .npz and .pt files, bit for bit",
+                              description="Read a state_dict from SRC (a NumPy .npz, a torch .pt/.pth state_dict, or "
+                              "a Lightning .ckpt, whose 'model.' prefix is stripped) and write it to DST (.npz or "
+                              ".pt/.pth), keeping every value and dtype. Files are loaded with weights_only=True.")
+    p.add_argument("src", help="weights to read (.npz, .pt, .pth or .ckpt)")
+    p.add_argument("dst", help="file to write (.npz, .pt or .pth)")
+    p.set_defaults(run=convert_command)
+
+
+def convert_command(args: argparse.Namespace) -> int:
+    print(f"wrote {convert(args.src, args.dst)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mlp-parity", description=__doc__.split(":")[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_check_parser(subparsers)
+    add_zoo_parser(subparsers)
+    add_twin_parser(subparsers)
+    add_convert_parser(subparsers)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -14,15 +14,9 @@ from scratch import optim as soptim
 from .convert import copy_into_torch
 from .parity import Report, Row, diff, loss_pair, share_dropout_masks, torch_target
 
-# name -> (scratch optimizer, torch optimizer, fixed settings)
-OPTIMIZERS = {
-    "sgd": (soptim.SGD, torch.optim.SGD, {}),
-    "momentum": (soptim.SGD, torch.optim.SGD, {"momentum": 0.9}),
-    "nesterov": (soptim.SGD, torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
-    "adam": (soptim.Adam, torch.optim.Adam, {}),
-    "adamw": (soptim.AdamW, torch.optim.AdamW, {}),
-}
-DEFAULT_LR = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adam": 1e-3, "adamw": 1e-3}
+# name -> (scratch optimizer, torch optimizer, fixed settings), from the presets in scratch.optim
+_TORCH_TWINS = {soptim.SGD: torch.optim.SGD, soptim.Adam: torch.optim.Adam, soptim.AdamW: torch.optim.AdamW}
+OPTIMIZERS = {name: (cls, _TORCH_TWINS[cls], fixed) for name, (cls, fixed) in soptim.PRESETS.items()}
 
 
 class NonFiniteLoss(ArithmeticError):
@@ -53,18 +47,13 @@ class Twins:
     def __init__(self, scratch_model: scratch.Module, torch_model: nn.Module, loss="cross_entropy",
                  optimizer: str = "adam", lr: float | None = None, weight_decay: float = 0.0,
                  device: str | torch.device = "cpu"):
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
         self.device = torch.device(device)
         self.model, self.torch_model = scratch_model, torch_model.to(self.device)
         copy_into_torch(scratch_model.state_dict(), torch_model)
         self.loss_fn, self.torch_loss_fn = loss_pair(loss)
-        scratch_opt, torch_opt, fixed = OPTIMIZERS[optimizer]
-        settings = dict(fixed, lr=DEFAULT_LR[optimizer] if lr is None else lr)
-        if weight_decay:
-            settings["weight_decay"] = weight_decay
-        self.optimizer = scratch_opt(scratch_model.parameters(), **settings)
-        self.torch_optimizer = torch_opt(torch_model.parameters(), **settings)
+        settings = soptim.preset_settings(optimizer, lr, weight_decay)
+        self.optimizer = soptim.make(optimizer, scratch_model.parameters(), lr, weight_decay)
+        self.torch_optimizer = OPTIMIZERS[optimizer][1](torch_model.parameters(), **settings)
         self.steps = 0
         share_dropout_masks(scratch_model, self.torch_model)  # the torch step runs first, see step()
 

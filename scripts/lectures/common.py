@@ -1,0 +1,36 @@
+"""What the lecture demos share: their --fast and --plot options, and writing a figure into the plot folder.
+
+The demos, in the order of the notes (each runs with `python scripts/lectures/<demo>.py [--fast] [--plot DIR]`):
+
+    linear_regression.py        1. f(x) = w * x with a hand-derived gradient that is N times too large
+    two_layer_relu.py           2. a two-layer ReLU net whose backward clips the gradient instead of masking it
+    sine_tanh.py                3. a tanh MLP fitting sin(x) with the bias after the activation; no extrapolation
+    softmax_regression.py       4. softmax regression on MNIST, then one hidden layer
+    universal_approximation.py  5. one hidden layer of 1 to 64 ReLU units fitting a curve
+    logistic_graph.py           6. the logistic-regression graph, each local derivative against autograd
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from scratch.io import save_figure
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every demo has: --fast and --plot DIR."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--fast", action="store_true",
+                   help="a run of a few seconds for tests and CI; quick demos ignore it (default: off)")
+    p.add_argument("--plot", type=Path, default=None, metavar="DIR",
+                   help="write the demo's figures into DIR as PNG (default: no figures)")
+    return p
+
+
+def save_plot(fig: Figure, plot_dir: Path, name: str) -> None:
+    """Write `fig` as `plot_dir/name` (atomically) and say where."""
+    path = save_figure(fig, plot_dir / name)
+    print(f"wrote {path}")
