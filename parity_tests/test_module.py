@@ -162,3 +162,19 @@ def test_scratch_never_imports_torch():
     code = "import sys, scratch, scratch.nn, scratch.optim, scratch.data, scratch.io; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("model", [
+    scratch.mlp([6, 5, 3], dtype=np.float64, seed=0),
+    scratch.cnn(scratch.CNNSpec(channels=(2,), hidden=4, image_shape=(1, 6, 6)), dtype=np.float64, seed=0),
+])
+def test_backward_can_skip_the_input_gradient_and_keeps_the_parameter_gradients(model):
+    x = randn(3, 6 if model[0].input_grad_optional else 36)
+    dout = randn(3, model(x).shape[1], seed=1)
+    model.backward(dout)
+    full = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    model(x)
+    assert model.backward(dout, input_grad=False) is None
+    for g, p in zip(full, model.parameters(), strict=True):
+        np.testing.assert_array_equal(p.grad, g)

@@ -44,6 +44,8 @@ def fold(dwin: np.ndarray, x_shape, kernel, stride, padding) -> np.ndarray:
 class Conv2d(Module):
     """Cross-correlation with weight (out_channels, in_channels, kh, kw), torch's layout and default init."""
 
+    input_grad_optional = True  # backward(dout, input_grad=False) skips dx
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
                  dtype=np.float32, rng=None):
         rng = np.random.default_rng(rng)
@@ -69,7 +71,7 @@ class Conv2d(Module):
             out += self.bias.data
         return out.transpose(0, 3, 1, 2)  # (N, O, Ho, Wo)
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad: bool = True):
         cols = self._cached("cols")
         self.cols = None
         dout = dout.transpose(0, 2, 3, 1)  # (N, Ho, Wo, O)
@@ -78,6 +80,8 @@ class Conv2d(Module):
         self.weight.accumulate(dw.reshape(self.weight.shape))
         if self.bias is not None:
             self.bias.accumulate(dout2.sum(axis=0))  # (O,)
+        if not input_grad:  # the data needs no gradient: skip the product and the fold, as torch does
+            return None
         dcols = dout @ self.weight.data.reshape(self.out_channels, -1)  # (N, Ho, Wo, C*kh*kw)
         n, ho, wo = dcols.shape[:3]
         dwin = dcols.reshape(n, ho, wo, self.in_channels, *self.kernel_size).transpose(0, 3, 1, 2, 4, 5)

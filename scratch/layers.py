@@ -37,6 +37,8 @@ def _check_input(x, layer: str, dtype: np.dtype, features: int | None = None) ->
 class Linear(Module):
     """y = x @ W.T + b, with W shaped (out_features, in_features) as in torch."""
 
+    input_grad_optional = True  # backward(dout, input_grad=False) skips dx
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, rng=None):
         rng = np.random.default_rng(rng)
         bound = 1.0 / math.sqrt(in_features)  # torch's default: U(-1/sqrt(in), 1/sqrt(in)) for both
@@ -53,15 +55,16 @@ class Linear(Module):
             out += self.bias.data
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         x = self._cached("x").reshape(-1, self.in_features)  # (N, in)
         dout2 = dout.reshape(-1, self.out_features)  # (N, out)
         self.weight.accumulate(dout2.T @ x)  # (out, N) @ (N, in) -> (out, in)
         if self.bias is not None:
             self.bias.accumulate(dout2.sum(axis=0))  # (out,)
-        dx = dout @ self.weight.data  # (*, out) @ (out, in) -> (*, in)
         self.x = None
-        return dx
+        if not input_grad:  # the data needs no gradient: skip the product, as torch does
+            return None
+        return dout @ self.weight.data  # dx: (*, out) @ (out, in) -> (*, in)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -215,9 +218,14 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+    def backward(self, dout, input_grad: bool = True):
+        """With input_grad=False nothing below the first Linear or Conv2d runs and None is returned: a training loop
+        needs no gradient for its data (torch skips it too, since the input does not require grad)."""
+        first = next((i for i, layer in enumerate(self.layers) if layer.input_grad_optional), None)
+        for i in reversed(range(len(self.layers))):
+            if i == first and not input_grad:
+                return self.layers[i].backward(dout, input_grad=False)
+            dout = self.layers[i].backward(dout)
         return dout
 
 

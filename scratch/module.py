@@ -17,8 +17,9 @@ class Parameter:
         self.grad: np.ndarray | None = None
 
     def accumulate(self, dgrad: np.ndarray) -> None:
-        """Add a gradient into `.grad`, as torch's autograd does for a leaf tensor."""
-        self.grad = dgrad.copy() if self.grad is None else self.grad + dgrad
+        """Add a gradient into `.grad`, as autograd does for a leaf tensor; the first one is kept, not copied (pass a
+        fresh array, as a layer's backward does)."""
+        self.grad = dgrad if self.grad is None else self.grad + dgrad
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -49,6 +50,7 @@ class Module:
     """
 
     training = True
+    input_grad_optional = False  # True where backward(dout, input_grad=False) can skip the input's gradient
     _buffer_names: tuple[str, ...] = ()
 
     def __call__(self, *args, **kwargs):

@@ -2,12 +2,15 @@
 
     python scripts/benchmark.py                        # every CPU row (+ the GPU rows where CUDA is present)
     python scripts/benchmark.py --repeat 3 --json runs/benchmark.json
+    python scripts/benchmark.py --cnn                  # also the CNN, NumPy against torch eager
     python scripts/benchmark.py --synthetic --limit-steps 5 --peak-size 256    # a smoke run, for CI
 
 Every row trains the same 784-256-128-10 ReLU MLP with the same optimizer, batch size and data for whole epochs and
 keeps the best epoch of --epochs x --repeat. FLOPs are counted as 6 * params * samples: a Linear layer with an
 (out, in) weight does 2 * in * out multiply-adds per sample forward (x @ W.T) and 4 * in * out backward (dW and dx),
-and the biases and activations, a rounding error beside that, are counted as if they were weights.
+and the biases and activations, a rounding error beside that, are counted as if they were weights. For the CNN
+(--cnn: scratch.CNNSpec's default, conv 32 and conv 64 of 3x3, hidden 128) a convolution does 2 * k*k * in * out
+multiply-adds per output pixel forward and twice that backward, so the same factor 3 applies to its forward count.
 The peak is the best of a large square matmul (2 n^3 flops) in NumPy and torch, per dtype and device.
 On a machine that other jobs share, run with OMP_NUM_THREADS=1 (OpenBLAS and torch both follow it): threads that
 spin-wait for a busy core make every small matmul crawl, NumPy's and torch's alike.
@@ -34,6 +37,7 @@ import scratch
 from scratch import data, nn
 from scratch import optim as soptim
 from scratch.io import save_json
+from torch_impl import cnn as torch_cnn
 from torch_impl import mlp
 from torch_impl.datamodule import DeviceBatches
 from torch_impl.trajectory import OPTIMIZERS
@@ -102,10 +106,20 @@ def best_epoch(run_epoch: Callable[[], object], epochs: int, repeat: int) -> flo
     return min(timed(run_epoch) for _ in range(epochs * repeat))
 
 
-def numpy_epochs(x: np.ndarray, y: np.ndarray, dtype: str, args: argparse.Namespace) -> float:
-    """scratch.mlp trained batch by batch over a seeded shuffle; the best epoch in seconds."""
+def forward_flops(spec: scratch.CNNSpec) -> int:
+    """Multiply-adds x 2 of one image through the CNN's convolutions and Linear layers."""
+    flops, (c, h, w) = 0, spec.image_shape
+    for c_out in spec.channels:
+        flops += 2 * spec.kernel_size**2 * c * c_out * h * w  # 'same' padding: h x w output pixels
+        c, h, w = c_out, h // 2, w // 2  # 2x2 max pooling
+    return flops + 2 * (spec.flat_features() * spec.hidden + spec.hidden * spec.num_classes)
+
+
+def numpy_epochs(x: np.ndarray, y: np.ndarray, dtype: str, args: argparse.Namespace, cnn: bool = False) -> float:
+    """scratch.mlp (or scratch.cnn) trained batch by batch over a seeded shuffle; the best epoch in seconds."""
     x = x.astype(dtype)
-    model = scratch.mlp(SIZES, dtype=np.dtype(dtype).type, seed=0)
+    dt = np.dtype(dtype).type
+    model = scratch.cnn(dtype=dt, seed=0) if cnn else scratch.mlp(SIZES, dtype=dt, seed=0)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = soptim.make(args.optimizer, model.parameters())
     rng = np.random.default_rng(0)
@@ -116,15 +130,15 @@ def numpy_epochs(x: np.ndarray, y: np.ndarray, dtype: str, args: argparse.Namesp
             idx = order[start : start + args.batch_size]
             loss_fn(model(x[idx]), y[idx])
             optimizer.zero_grad()
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)  # the data needs no gradient
             optimizer.step()
 
     return best_epoch(epoch, args.epochs, args.repeat)
 
 
-def torch_model() -> torch.nn.Module:
+def torch_model(cnn: bool = False) -> torch.nn.Module:
     torch.manual_seed(0)
-    return mlp(SIZES)
+    return torch_cnn() if cnn else mlp(SIZES)
 
 
 def torch_optimizer(params: Iterable[torch.nn.Parameter], args: argparse.Namespace) -> torch.optim.Optimizer:
@@ -138,9 +152,9 @@ def torch_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     optimizer.step()
 
 
-def torch_epochs(batches: Callable[[], Iterable], args: argparse.Namespace, device: str) -> float:
+def torch_epochs(batches: Callable[[], Iterable], args: argparse.Namespace, device: str, cnn: bool = False) -> float:
     """A plain torch loop over `batches()` (a fresh iterable each epoch); the best epoch in seconds."""
-    model = torch_model().to(device)
+    model = torch_model(cnn).to(device)
     optimizer = torch_optimizer(model.parameters(), args)
 
     def epoch():
@@ -206,27 +220,32 @@ def lightning_epochs(loader, args: argparse.Namespace, accelerator: str) -> floa
     return min(timer.seconds)
 
 
-def run_all(x: np.ndarray, y: np.ndarray, args: argparse.Namespace, cuda: bool) -> dict[str, tuple[float, str, str]]:
-    """name -> (best seconds per epoch, dtype, device)."""
+def run_all(x: np.ndarray, y: np.ndarray, args: argparse.Namespace, cuda: bool) -> dict[str, tuple]:
+    """name -> (best seconds per epoch, dtype, device, model): every row's timing."""
     bs = args.batch_size
     t_x, t_y = torch.from_numpy(x), torch.from_numpy(y)
     loader = DataLoader(TensorDataset(t_x, t_y), batch_size=bs, shuffle=True)
     timings = {
-        "numpy_float64": (numpy_epochs(x, y, "float64", args), "float64", "cpu"),
-        "numpy_float32": (numpy_epochs(x, y, "float32", args), "float32", "cpu"),
-        "torch_eager_float32": (torch_epochs(resident_batches(t_x, t_y, bs), args, "cpu"), "float32", "cpu"),
-        "torch_loop_cpu": (torch_epochs(lambda: loader, args, "cpu"), "float32", "cpu"),
-        "lightning_cpu": (lightning_epochs(loader, args, "cpu"), "float32", "cpu"),
+        "numpy_float64": (numpy_epochs(x, y, "float64", args), "float64", "cpu", "mlp"),
+        "numpy_float32": (numpy_epochs(x, y, "float32", args), "float32", "cpu", "mlp"),
+        "torch_eager_float32": (torch_epochs(resident_batches(t_x, t_y, bs), args, "cpu"), "float32", "cpu", "mlp"),
+        "torch_loop_cpu": (torch_epochs(lambda: loader, args, "cpu"), "float32", "cpu", "mlp"),
+        "lightning_cpu": (lightning_epochs(loader, args, "cpu"), "float32", "cpu", "mlp"),
     }
+    if args.cnn:
+        timings["numpy_cnn_float32"] = (numpy_epochs(x, y, "float32", args, cnn=True), "float32", "cpu", "cnn")
+        timings["torch_cnn_eager_float32"] = (torch_epochs(resident_batches(t_x, t_y, bs), args, "cpu", cnn=True),
+                                              "float32", "cpu", "cnn")
     if cuda:
         g_x, g_y = t_x.cuda(), t_y.cuda()
         pinned = DataLoader(TensorDataset(t_x, t_y), batch_size=bs, shuffle=True, pin_memory=True)
         sampler = DistributedSampler(g_y, num_replicas=1, rank=0, shuffle=True)
-        timings["torch_gpu"] = (torch_epochs(lambda: pinned, args, "cuda"), "float32", "cuda")
-        timings["torch_gpu_resident"] = (torch_epochs(resident_batches(g_x, g_y, bs), args, "cuda"), "float32", "cuda")
-        timings["lightning_gpu"] = (lightning_epochs(pinned, args, "gpu"), "float32", "cuda")
+        timings["torch_gpu"] = (torch_epochs(lambda: pinned, args, "cuda"), "float32", "cuda", "mlp")
+        timings["torch_gpu_resident"] = (torch_epochs(resident_batches(g_x, g_y, bs), args, "cuda"), "float32",
+                                         "cuda", "mlp")
+        timings["lightning_gpu"] = (lightning_epochs(pinned, args, "gpu"), "float32", "cuda", "mlp")
         timings["lightning_gpu_resident"] = (lightning_epochs(DeviceBatches(g_x, g_y, bs, sampler), args, "gpu"),
-                                             "float32", "cuda")
+                                             "float32", "cuda", "mlp")
     return timings
 
 
@@ -246,6 +265,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--peak-size", type=int, default=2048, metavar="N",
                         help="size of the square matmul that measures the peak (default: 2048)")
     parser.add_argument("--no-cuda", action="store_true", help="skip the GPU rows even where CUDA is present")
+    parser.add_argument("--cnn", action="store_true",
+                        help="also time the CNN (scratch.cnn against torch eager on the CPU; several minutes)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     if min(args.batch_size, args.epochs, args.repeat, args.peak_size, args.limit_steps or 1) < 1:
@@ -267,11 +288,12 @@ def main(argv: list[str] | None = None) -> int:
           f"batch {args.batch_size}, {args.optimizer}; torch {torch.__version__} on {torch.get_num_threads()} "
           f"threads, NumPy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     peaks = measure_peaks(args.peak_size, cuda)
-    params = sum(p.numel() for p in torch_model().parameters())
-    flops = 6 * params * len(x)
-    rows = [Row(name, seconds, len(x) / seconds, flops / seconds / 1e9, flops / seconds / 1e9 / peaks[device, dtype],
-                dtype, device)
-            for name, (seconds, dtype, device) in run_all(x, y, args, cuda).items()]
+    flops = {"mlp": 6 * sum(p.numel() for p in torch_model().parameters()) * len(x),
+             "cnn": 3 * forward_flops(scratch.CNNSpec()) * len(x)}  # per epoch, forward and backward
+    rows = []
+    for name, (seconds, dtype, device, model) in run_all(x, y, args, cuda).items():
+        gflops = flops[model] / seconds / 1e9
+        rows.append(Row(name, seconds, len(x) / seconds, gflops, gflops / peaks[device, dtype], dtype, device))
 
     print(f"\n{'row':<24} {'s/epoch':>9} {'samples/s':>11} {'GFLOP/s':>9} {'of peak':>8}")
     for row in rows:
@@ -280,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = {row.name: row.seconds_per_epoch for row in rows}
     print(f"\nNumPy float32 / torch eager float32: {seconds['numpy_float32'] / seconds['torch_eager_float32']:.2f}x "
           f"the time; Lightning / plain torch loop (CPU): {seconds['lightning_cpu'] / seconds['torch_loop_cpu']:.2f}x")
+    if args.cnn:
+        print(f"CNN, NumPy / torch eager: {seconds['numpy_cnn_float32'] / seconds['torch_cnn_eager_float32']:.2f}x")
     if args.json:
         save_json(args.json, [asdict(row) for row in rows])
         print(f"wrote {args.json}")

@@ -44,7 +44,7 @@ def train(model: scratch.Module, loss_fn: nn.CrossEntropyLoss, optimizer, x: np.
         logits = model(x[idx])  # (B, classes)
         loss = float(loss_fn(logits, y[idx]))
         optimizer.zero_grad()
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)  # the images need no gradient
         optimizer.step()
         total_loss += loss * len(idx)
         correct += int((logits.argmax(axis=1) == y[idx]).sum())

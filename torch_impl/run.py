@@ -64,10 +64,12 @@ class ClassifierCLI(LightningCLI):
         (results,) = self.trainer.test(self.model, self.datamodule, ckpt_path=best)
         run_dir = Path(self.csv_logger.log_dir)
         if self.trainer.is_global_zero:
+            hp = self.model.hparams
+            shape = ("sizes", "activation") if hp.model == "mlp" else ("channels", "hidden", "batch_norm", "dropout")
             summary = {
                 "dataset": self.datamodule.hparams.dataset,
-                "model": self.model.hparams.model,
-                "sizes": self.model.hparams.sizes,
+                "model": hp.model,
+                **{key: hp[key] for key in shape},
                 "epochs": self.trainer.current_epoch,
                 "global_step": self.trainer.global_step,
                 "test_acc": results["test_acc"],

@@ -69,7 +69,11 @@ class Twins:
             logits = self.model(x)
             loss = self.loss_fn(logits, y)
             self.optimizer.zero_grad()
-            self.model.backward(self.loss_fn.backward())
+            dlogits = self.loss_fn.backward()
+            if isinstance(self.model, scratch.nn.Sequential):
+                self.model.backward(dlogits, input_grad=False)  # the data needs no gradient: skip it, as torch
+            else:
+                self.model.backward(dlogits)
             self.optimizer.step()
 
         self.steps += 1
