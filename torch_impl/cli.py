@@ -21,6 +21,15 @@ from .twin import TwinConfig, load_split, plot_losses, run_twin
 from .zoo import add_zoo_parser
 
 
+def add_training_args(p: argparse.ArgumentParser, d: CheckConfig | TwinConfig) -> None:
+    """--dtype, --optimizer and --lr, shared by check and twin."""
+    p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype, help=f"dtype (default: {d.dtype})")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer,
+                   help=f"optimizer (default: {d.optimizer})")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 sgd, 0.02 momentum and "
+                   "nesterov, 0.001 adam and adamw)")
+
+
 def add_check_parser(subparsers) -> None:
     d = CheckConfig()
     p = subparsers.add_parser("check", help="compare one step and a whole optimizer trajectory on synthetic data",
@@ -32,11 +41,7 @@ def add_check_parser(subparsers) -> None:
     p.add_argument("--activation", choices=sorted(scratch.ACTIVATIONS), default=d.activation,
                    help=f"hidden activation (default: {d.activation})")
     p.add_argument("--loss", choices=sorted(LOSSES), default=d.loss, help=f"loss (default: {d.loss})")
-    p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype, help=f"dtype (default: {d.dtype})")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer,
-                   help=f"optimizer (default: {d.optimizer})")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 sgd, 0.02 momentum and "
-                   "nesterov, 0.001 adam and adamw)")
+    add_training_args(p, d)
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default: {d.steps})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed for weights and data (default: {d.seed})")
@@ -87,11 +92,7 @@ def add_twin_parser(subparsers) -> None:
     p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ and FashionMNIST/raw/ "
                    "(default: $MLP_PARITY_DATA, else data/)")
     add_model_args(p, d.sizes)
-    p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype, help=f"dtype (default: {d.dtype})")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer,
-                   help=f"optimizer (default: {d.optimizer})")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 sgd, 0.02 momentum and "
-                   "nesterov, 0.001 adam and adamw)")
+    add_training_args(p, d)
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default: {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
     p.add_argument("--limit-steps", type=int, default=None, help="stop after N steps (default: every batch)")
