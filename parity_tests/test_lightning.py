@@ -215,3 +215,11 @@ def test_bf16_mixed_on_the_gpu(tiny_data_dir, tmp_path):
                                          "--trainer.accelerator", "gpu", "--trainer.precision", "bf16-mixed"))
     assert summary["device"].startswith("cuda") and summary["precision"] == "bf16-mixed"
     assert 0.0 <= summary["test_acc"] <= 1.0
+
+
+def test_bf16_mixed_precision_flag_on_the_cpu(tiny_data_dir, tmp_path):
+    _, summary = finished_run(run_script("train_mnist.py", tiny_data_dir, tmp_path / "runs",
+                                         "--trainer.accelerator", "cpu", "--trainer.precision", "bf16-mixed",
+                                         "--trainer.limit_train_batches", "2"))
+    assert summary["device"] == "cpu" and summary["precision"] == "bf16-mixed"
+    assert 0.0 <= summary["test_acc"] <= 1.0
