@@ -169,7 +169,7 @@ def test_scratch_never_imports_torch():
     scratch.cnn(scratch.CNNSpec(channels=(2,), hidden=4, image_shape=(1, 6, 6)), dtype=np.float64, seed=0),
 ])
 def test_backward_can_skip_the_input_gradient_and_keeps_the_parameter_gradients(model):
-    x = randn(3, 6 if model[0].input_grad_optional else 36)
+    x = randn(3, 6 if isinstance(model[0], snn.Linear) else 36)
     dout = randn(3, model(x).shape[1], seed=1)
     model.backward(dout)
     full = [p.grad for p in model.parameters()]
@@ -178,3 +178,13 @@ def test_backward_can_skip_the_input_gradient_and_keeps_the_parameter_gradients(
     assert model.backward(dout, input_grad=False) is None
     for g, p in zip(full, model.parameters(), strict=True):
         np.testing.assert_array_equal(p.grad, g)
+
+
+def test_a_linear_subclass_with_its_own_backward_still_trains_in_a_sequential():
+    class PlainLinear(snn.Linear):
+        def backward(self, dout):  # no input_grad: Sequential must not pass it
+            return super().backward(dout)
+
+    model = snn.Sequential(PlainLinear(4, 3, dtype=np.float64, rng=0), snn.Tanh())
+    model(randn(2, 4))
+    assert model.backward(randn(2, 3), input_grad=False).shape == (2, 4)

@@ -44,8 +44,6 @@ def fold(dwin: np.ndarray, x_shape, kernel, stride, padding) -> np.ndarray:
 class Conv2d(Module):
     """Cross-correlation with weight (out_channels, in_channels, kh, kw), torch's layout and default init."""
 
-    input_grad_optional = True  # backward(dout, input_grad=False) skips dx
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
                  dtype=np.float32, rng=None):
         rng = np.random.default_rng(rng)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -34,10 +35,13 @@ def _check_input(x, layer: str, dtype: np.dtype, features: int | None = None) ->
         raise ValueError(f"{layer} expects input of shape (*, {features}), got {x.shape}")
 
 
+def _takes_input_grad(layer: Module) -> bool:
+    """Whether layer.backward can skip dx (Linear and Conv2d can; a subclass that overrides backward may not)."""
+    return "input_grad" in inspect.signature(layer.backward).parameters
+
+
 class Linear(Module):
     """y = x @ W.T + b, with W shaped (out_features, in_features) as in torch."""
-
-    input_grad_optional = True  # backward(dout, input_grad=False) skips dx
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, rng=None):
         rng = np.random.default_rng(rng)
@@ -219,11 +223,12 @@ class Sequential(Module):
         return x
 
     def backward(self, dout, input_grad: bool = True):
-        """With input_grad=False nothing below the first Linear or Conv2d runs and None is returned: a training loop
-        needs no gradient for its data (torch skips it too, since the input does not require grad)."""
-        first = next((i for i, layer in enumerate(self.layers) if layer.input_grad_optional), None)
+        """With input_grad=False nothing below the first layer that can skip its dx (Linear, Conv2d) runs, and None
+        is returned: a training loop needs no gradient for its data (torch skips it too: the input needs no grad)."""
+        skippable = [] if input_grad else [i for i, layer in enumerate(self.layers) if _takes_input_grad(layer)]
+        first = skippable[0] if skippable else None
         for i in reversed(range(len(self.layers))):
-            if i == first and not input_grad:
+            if i == first:
                 return self.layers[i].backward(dout, input_grad=False)
             dout = self.layers[i].backward(dout)
         return dout

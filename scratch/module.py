@@ -50,7 +50,6 @@ class Module:
     """
 
     training = True
-    input_grad_optional = False  # True where backward(dout, input_grad=False) can skip the input's gradient
     _buffer_names: tuple[str, ...] = ()
 
     def __call__(self, *args, **kwargs):
