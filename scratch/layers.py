@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -35,9 +36,10 @@ def _check_input(x, layer: str, dtype: np.dtype, features: int | None = None) ->
         raise ValueError(f"{layer} expects input of shape (*, {features}), got {x.shape}")
 
 
-def _takes_input_grad(layer: Module) -> bool:
-    """Whether layer.backward can skip dx (Linear and Conv2d can; a subclass that overrides backward may not)."""
-    return "input_grad" in inspect.signature(layer.backward).parameters
+@functools.cache
+def _takes_input_grad(cls: type) -> bool:
+    """Whether cls.backward can skip dx (Linear and Conv2d can; a subclass that overrides backward may not)."""
+    return "input_grad" in inspect.signature(cls.backward).parameters
 
 
 class Linear(Module):
@@ -225,7 +227,7 @@ class Sequential(Module):
     def backward(self, dout, input_grad: bool = True):
         """With input_grad=False nothing below the first layer that can skip its dx (Linear, Conv2d) runs, and None
         is returned: a training loop needs no gradient for its data (torch skips it too: the input needs no grad)."""
-        skippable = [] if input_grad else [i for i, layer in enumerate(self.layers) if _takes_input_grad(layer)]
+        skippable = [] if input_grad else [i for i, layer in enumerate(self.layers) if _takes_input_grad(type(layer))]
         first = skippable[0] if skippable else None
         for i in reversed(range(len(self.layers))):
             if i == first:
