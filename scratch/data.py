@@ -49,7 +49,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError as err:
-        raise MissingDataError(f"{path}: no such file; check the path, or the folder --data-dir points at") from err
+        raise MissingDataError(f"{path}: no such file; check the path, or the data folder you gave") from err
     except (OSError, EOFError) as err:  # gzip raises these for damaged archives
         raise CorruptDataError(f"{path}: cannot be read ({err}); delete it and fetch it again") from err
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
@@ -96,7 +96,7 @@ def missing_message(dataset: str, missing: list[Path]) -> str:
         f"{dataset} data not found: looked in {folder} for "
         + ", ".join(p.name + "[.gz]" for p in missing)
         + f". Put the four IDX files there (torchvision's layout: <data_dir>/{DATASETS[dataset][0]}/raw/), "
-        "point MLP_PARITY_DATA or --data-dir at the folder that holds them, "
+        "point MLP_PARITY_DATA (or the script's data folder option) at the folder that holds them, "
         "or run once where torchvision can download them."
     )
 

@@ -68,18 +68,24 @@ def load_checkpoint(path: str | os.PathLike, prefix: str = LIGHTNING_PREFIX) -> 
     return {key[len(prefix):]: value for key, value in state.items()}, dict(checkpoint.get("hyper_parameters") or {})
 
 
+def weights_dtype(state: Mapping[str, np.ndarray]) -> type:
+    """The one float dtype of a state_dict's weights (batch norm's integer step counters aside)."""
+    dtypes = {np.dtype(value.dtype) for key, value in state.items() if not key.endswith("num_batches_tracked")}
+    if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
+        raise ValueError(f"expected every array in float32, or every one in float64, got {sorted(map(str, dtypes))}")
+    return dtypes.pop().type
+
+
 def model_from_state_dict(state: Mapping[str, np.ndarray], activation: str = "relu") -> scratch.Module:
     """A `scratch.mlp` holding exactly these weights; its widths are read from the Linear weights' shapes."""
     layers = sorted(int(m.group(1)) for key in state if (m := _LINEAR_WEIGHT.fullmatch(key)))
     if not layers:
         raise ValueError(f"no Linear weights ('0.weight', '2.weight', ...) among the keys {sorted(state)}; "
                          "expected the state_dict of an mlp built by scratch.mlp or torch_impl.mlp")
-    dtypes = {np.dtype(value.dtype) for value in state.values()}
-    if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
-        raise ValueError(f"expected every array in float32, or every one in float64, got {sorted(map(str, dtypes))}")
+    dtype = weights_dtype(state)
     weights = [np.shape(state[f"{i}.weight"]) for i in layers]
     sizes = [weights[0][-1]] + [shape[0] for shape in weights]
-    model = scratch.mlp(sizes, activation, dtype=dtypes.pop().type)
+    model = scratch.mlp(sizes, activation, dtype=dtype)
     model.load_state_dict(state)  # strict: names missing or unexpected keys and wrong shapes, loads nothing then
     return model
 
@@ -87,16 +93,12 @@ def model_from_state_dict(state: Mapping[str, np.ndarray], activation: str = "re
 def scratch_from_checkpoint(path: str | os.PathLike) -> scratch.Module:
     """The NumPy twin of a LitClassifier checkpoint (MLP or CNN), built from its hyperparameters, same weights."""
     state, hparams = load_checkpoint(path)
-    dtypes = {np.dtype(value.dtype) for key, value in state.items() if not key.endswith("num_batches_tracked")}
-    if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float32), np.dtype(np.float64)}:
-        raise WeightsFileError(f"{path}: expected every weight in float32, or every one in float64, "
-                               f"got {sorted(map(str, dtypes))}")
     settings = {name: hparams[name] for name in MODEL_ARGS if name in hparams}
     try:
-        model = build(**settings, dtype=dtypes.pop().type)
+        model = build(**settings, dtype=weights_dtype(state))
         model.load_state_dict(state)  # strict: names missing or unexpected keys and wrong shapes, loads nothing then
     except ValueError as err:
-        raise WeightsFileError(f"{path}: the weights do not fit the model its hyperparameters describe: {err}") from err
+        raise WeightsFileError(f"{path}: cannot build the NumPy model its hyperparameters describe: {err}") from err
     return model.eval()
 
 
