@@ -1,11 +1,18 @@
-"""Shared test helpers: inputs that can catch bugs, and the one-line parity assertion."""
+"""Shared test helpers: inputs that can catch bugs, the one comparison assertion, and the one subprocess runner."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from torch_impl import to_torch
-from torch_impl.parity import Report, compare
+from torch_impl.parity import Report, compare, diff
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository: scripts/, examples/, ...
 
 DTYPES = [np.float64, np.float32]
 
@@ -24,6 +31,25 @@ def check(module, *inputs, **kwargs) -> Report:
     report = compare(module, to_torch(module), *inputs, **kwargs)
     assert report.ok, f"\n{report}"
     return report
+
+
+def close(name: str, actual, expected, rtol: float, atol: float = 0.0) -> None:
+    """The one value assertion: shape and dtype first, then normwise max|a - b| <= atol + rtol * max|b|."""
+    row = diff(name, actual, expected, rtol, atol)
+    assert row.ok, f"{name}: max abs {row.max_abs:.2e}, normwise {row.max_rel:.2e} > rtol {rtol:g} {row.note}"
+
+
+def run(*argv: str | os.PathLike, cwd: str | os.PathLike | None = None, env: dict | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python *argv` in a fresh process, one thread per library (two spin against each other on a busy CPU).
+
+    A first argument such as "scripts/train_numpy.py" is taken relative to the repository; `env` adds variables.
+    """
+    first = Path(argv[0]) if argv and not str(argv[0]).startswith("-") else None
+    argv = (str(ROOT / first) if first and not first.is_absolute() else str(argv[0]), *map(str, argv[1:]))
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=cwd, env=full_env,
+                          timeout=timeout, check=False)
 
 
 def numerical_grad(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:

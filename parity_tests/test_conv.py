@@ -11,9 +11,9 @@ import scratch
 import scratch.nn as snn
 import torch_impl
 from torch_impl import to_torch
-from torch_impl.check import CheckConfig, synthetic_batch
 from torch_impl.parity import TRAJECTORY_RTOL, compare
-from torch_impl.trajectory import Twins
+from torch_impl.parity.check import CheckConfig, synthetic_batch
+from torch_impl.parity.trajectory import Twins
 
 CONVS = [  # (in, out, kernel, stride, padding), input (N, C, H, W)
     ((3, 4, 3, 1, 0), (2, 3, 7, 6)),

@@ -15,8 +15,7 @@ import torch
 from conftest import write_tiny_dataset
 
 from scratch.data import FILES, MissingDataError, default_data_dir, missing_files
-from torch_impl.datamodule import MNISTDataModule
-from torch_impl.lit import LitClassifier
+from torch_impl.lit import LitClassifier, MNISTDataModule
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 SUMMARY_KEYS = {"dataset", "model", "epochs", "global_step", "test_acc", "test_loss", "best_ckpt", "last_ckpt",

@@ -7,9 +7,9 @@ from helpers import DTYPES
 
 from scratch import optim as soptim
 from scratch.module import Parameter
-from torch_impl.check import CheckConfig, run_check
 from torch_impl.parity import TRAJECTORY_RTOL, diff
-from torch_impl.trajectory import optimizer_rows
+from torch_impl.parity.check import CheckConfig, run_check
+from torch_impl.parity.trajectory import optimizer_rows
 
 CONFIGS = [
     ("SGD", {"lr": 0.1}),

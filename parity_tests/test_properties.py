@@ -4,8 +4,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from torch_impl.check import CheckConfig, build, synthetic_batch
 from torch_impl.parity import compare
+from torch_impl.parity.check import CheckConfig, build, synthetic_batch
 
 configs = st.builds(
     CheckConfig,

@@ -8,7 +8,7 @@ import pytest
 from scratch import data
 from torch_impl.cli import main
 from torch_impl.parity import TRAJECTORY_RTOL, Report
-from torch_impl.twin import (
+from torch_impl.parity.twin import (
     MAX_ACCURACY_GAP,
     MIN_AGREEMENT,
     PARAM_RTOL,

@@ -88,6 +88,6 @@ def test_zoo_command_json(capsys):
 
 def test_zoo_command_exits_one_when_a_bug_is_named_wrongly(capsys, monkeypatch):
     bug = zoo.BUGS[0]
-    monkeypatch.setattr(zoo, "BUGS", [zoo.Bug(bug.name, bug.mistake, "input.grad", bug.caught_by, bug.make)])
+    monkeypatch.setattr(zoo.command, "BUGS", [zoo.Bug(bug.name, bug.mistake, "input.grad", bug.caught_by, bug.make)])
     code, out = run_command(capsys)
     assert code == 1 and "(expected input.grad)" in out and out.strip().endswith("FAIL")

@@ -39,8 +39,8 @@ from scratch import optim as soptim
 from scratch.io import save_json
 from torch_impl import cnn as torch_cnn
 from torch_impl import mlp
-from torch_impl.datamodule import DeviceBatches
-from torch_impl.trajectory import OPTIMIZERS
+from torch_impl.lit.datamodule import DeviceBatches
+from torch_impl.parity.trajectory import OPTIMIZERS
 
 SIZES = [784, 256, 128, 10]
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}

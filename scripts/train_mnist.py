@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lightning.pytorch.cli import ArgsType
 
-from torch_impl import run
+from torch_impl.lit import run
 
 CONFIG = Path(__file__).parent / "configs" / "mnist.yaml"
 

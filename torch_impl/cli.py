@@ -13,11 +13,11 @@ from tqdm import tqdm
 import scratch
 from scratch.args import add_model_args, sizes_arg
 
-from .check import CheckConfig, run_check
 from .interop import convert
 from .parity import LOSSES
-from .trajectory import OPTIMIZERS, NonFiniteLoss
-from .twin import TwinConfig, load_split, plot_losses, run_twin
+from .parity.check import CheckConfig, run_check
+from .parity.trajectory import OPTIMIZERS, NonFiniteLoss
+from .parity.twin import TwinConfig, load_split, plot_losses, run_twin
 from .zoo import add_zoo_parser
 
 

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from .models import build
+from ..models import build
 
 BACKBONES = ("mlp", "cnn")  # torch_impl.models.build names: flat images (N, 784) -> raw logits (N, classes)
 OPTIMIZERS = {

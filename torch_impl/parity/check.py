@@ -9,8 +9,9 @@ import numpy as np
 import scratch
 import scratch.nn as snn
 
-from .convert import to_torch
-from .parity import NON_FINITE, STEP_RTOL, TRAJECTORY_RTOL, Report, Row, compare, tolerance
+from ..convert import to_torch
+from .compare import compare
+from .report import NON_FINITE, STEP_RTOL, TRAJECTORY_RTOL, Report, Row, tolerance
 from .trajectory import NonFiniteLoss, Twins
 
 

@@ -11,8 +11,9 @@ from torch import nn
 import scratch
 from scratch import optim as soptim
 
-from .convert import copy_into_torch
-from .parity import Report, Row, diff, loss_pair, share_dropout_masks, torch_target
+from ..convert import copy_into_torch
+from .compare import loss_pair, share_dropout_masks, torch_target
+from .report import Report, Row, diff
 
 # name -> (scratch optimizer, torch optimizer, fixed settings), from the presets in scratch.optim
 _TORCH_TWINS = {soptim.SGD: torch.optim.SGD, soptim.Adam: torch.optim.Adam, soptim.AdamW: torch.optim.AdamW}

@@ -20,8 +20,8 @@ from scratch.io import save_figure
 from scratch.models import build
 from scratch.optim import preset_settings
 
-from .convert import to_torch
-from .parity import Report, diff
+from ..convert import to_torch
+from .report import Report, diff
 from .trajectory import OPTIMIZERS, Twins
 
 # Pass criteria after whole epochs on real data, per dtype (issue 4): weights normwise, the fraction of test

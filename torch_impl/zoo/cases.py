@@ -1,4 +1,4 @@
-"""The bug zoo: deliberately wrong NumPy backward passes, each caught by the parity checker and named by it.
+"""The bug zoo's cases: each wrong module with its correct torch twin, the inputs that expose it, and the name expected.
 
 Every entry pairs a scratch module holding one classic mistake with its correct torch twin, the inputs that
 expose the mistake, and the tensor the checker must name first. Some mistakes hide unless the inputs are chosen
@@ -15,162 +15,36 @@ returns 0 as well. That mistake is the one caught only with a random upstream gr
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from torch import nn
 
 import scratch
 import scratch.nn as snn
-from scratch import optim as soptim
-from scratch.layers import sigmoid
 
-from .convert import to_torch
-from .parity import TRAJECTORY_RTOL, Report, compare, diff
-from .trajectory import Twins
+from ..convert import to_torch
+from ..parity import TRAJECTORY_RTOL, Report, compare, diff
+from ..parity.trajectory import Twins
+from .bugs import (
+    ClippedReLU,
+    DiagonalSoftmax,
+    ForgetfulSGD,
+    MeanBiasLinear,
+    NoOneHotCrossEntropyLoss,
+    PostBiasTanh,
+    PreactivationSigmoid,
+    ReLUPassingZero,
+    SoftmaxMissingS,
+    SummedMSELoss,
+    TorchPostBiasTanh,
+    TransposedGradLinear,
+)
 
 DTYPE = np.float64  # tight parity: a wrong backward cannot hide in rounding
 
 
-# -- the wrong scratch modules ---------------------------------------------------------------------------------
-class ClippedReLU(snn.ReLU):
-    """Clips the upstream gradient instead of masking it with x > 0."""
-
-    def backward(self, dout):
-        self.mask = None
-        return np.maximum(dout, 0)
-
-
-class ReLUPassingZero(snn.ReLU):
-    """Lets the gradient through where the input is exactly 0 (torch's ReLU gradient there is 0)."""
-
-    def forward(self, x):
-        self.x = x
-        return np.maximum(x, 0)
-
-    def backward(self, dout):
-        dx = dout * (self._cached("x") >= 0)
-        self.x = None
-        return dx
-
-
-class PreactivationSigmoid(snn.Sigmoid):
-    """Takes the sigmoid derivative on the input z, z(1 - z), instead of on the output s, s(1 - s)."""
-
-    def forward(self, x):
-        self.x = x
-        return sigmoid(x)
-
-    def backward(self, dout):
-        z = self._cached("x")
-        self.x = None
-        return dout * z * (1 - z)
-
-
-class TransposedGradLinear(snn.Linear):
-    """Accumulates x.T @ dout as the weight gradient, the transpose of dout.T @ x: in a square layer the shape fits."""
-
-    def backward(self, dout):
-        x = self._cached("x")  # (N, in)
-        self.weight.accumulate(x.T @ dout)  # (in, N) @ (N, out) -> (in, out): wrong, unless in == out hides it
-        self.bias.accumulate(dout.sum(axis=0))
-        self.x = None
-        return dout @ self.weight.data
-
-
-class MeanBiasLinear(snn.Linear):
-    """Averages the bias gradient over the batch instead of summing it."""
-
-    def backward(self, dout):
-        x = self._cached("x")  # (N, in)
-        self.weight.accumulate(dout.T @ x)  # (out, N) @ (N, in) -> (out, in)
-        self.bias.accumulate(dout.mean(axis=0))  # (out,): the loss sums over the batch, so must its gradient
-        self.x = None
-        return dout @ self.weight.data
-
-
-class PostBiasTanh(scratch.Module):
-    """y = tanh(x @ W.T) + b, differentiated with (1 - y**2): the derivative of tanh taken after the bias is added."""
-
-    def __init__(self, in_features: int, out_features: int, rng: np.random.Generator):
-        self.weight = scratch.Parameter(rng.standard_normal((out_features, in_features)) / np.sqrt(in_features))
-        self.bias = scratch.Parameter(rng.standard_normal(out_features))
-        self.x = None
-
-    def forward(self, x):
-        self.x = x
-        self.out = np.tanh(x @ self.weight.data.T) + self.bias.data  # (N, in) @ (in, out) + (out,) -> (N, out)
-        return self.out
-
-    def backward(self, dout):
-        x, y = self._cached("x"), self.out
-        dz = dout * (1 - y**2)  # right only where b == 0: tanh's output is y - b
-        self.weight.accumulate(dz.T @ x)  # (out, N) @ (N, in) -> (out, in)
-        self.bias.accumulate(dout.sum(axis=0))
-        self.x = self.out = None
-        return dz @ self.weight.data
-
-
-class TorchPostBiasTanh(nn.Module):
-    """The torch twin of PostBiasTanh's forward, differentiated by autograd."""
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(out_features, in_features, dtype=torch.float64))
-        self.bias = nn.Parameter(torch.zeros(out_features, dtype=torch.float64))
-
-    def forward(self, x):
-        return torch.tanh(x @ self.weight.T) + self.bias
-
-
-class SummedMSELoss(snn.MSELoss):
-    """Mean squared error whose gradient is the sum's, 2 * (pred - target), missing the 1 / N of the mean."""
-
-    def backward(self):
-        residual = self._cached("diff")  # pred - target
-        self.diff = None
-        return 2 * residual
-
-
-class NoOneHotCrossEntropyLoss(snn.CrossEntropyLoss):
-    """Cross-entropy whose gradient is softmax(logits) / N, without subtracting the one-hot target."""
-
-    def backward(self):
-        probs = self._cached("probs")
-        self.probs = self.q = None
-        return probs / len(probs)
-
-
-class DiagonalSoftmax(snn.Softmax):
-    """Softmax backward as the elementwise s(1 - s), ignoring the Jacobian's off-diagonal terms -s_i s_j."""
-
-    def backward(self, dout):
-        s = self._cached("out")
-        self.out = None
-        return dout * s * (1 - s)
-
-
-class SoftmaxMissingS(snn.Softmax):
-    """Softmax backward as dout - sum(dout * s), forgetting the outer factor s."""
-
-    def backward(self, dout):
-        s = self._cached("out")
-        self.out = None
-        return dout - (dout * s).sum(axis=self.dim, keepdims=True)
-
-
-class ForgetfulSGD(soptim.SGD):
-    """SGD in a training loop that forgot zero_grad(): each step's gradient piles onto the last ones."""
-
-    def zero_grad(self) -> None:
-        pass
-
-
-# -- the cases ---------------------------------------------------------------------------------------------------
 @dataclass
 class Case:
     """What one check runs: `run(scratch_module, torch_module, *inputs, **options)` returns the Report."""
@@ -321,66 +195,3 @@ BUGS = [
     Bug("softmax_missing_s", "softmax backward as dout - sum(dout * s), forgetting the factor s",
         "input.grad", "random upstream gradient", _softmax(SoftmaxMissingS), hidden_by="all-ones upstream gradient"),
 ]
-
-
-# -- running the zoo ---------------------------------------------------------------------------------------------
-def run_zoo(seed: int = 0) -> list[dict]:
-    """Check every bug: caught, named as expected, and (where it has a blind spot) missed under the hiding inputs."""
-    results = []
-    for bug in BUGS:
-        report = bug.check(True, seed)
-        first = report.first_failure.name if report.first_failure else None
-        hidden = bug.check(False, seed).ok if bug.hidden_by else None
-        results.append({
-            "name": bug.name,
-            "mistake": bug.mistake,
-            "expected": bug.expected,
-            "first_failure": first,
-            "caught_by": bug.caught_by,
-            "caught": not report.ok,
-            "hidden_by": bug.hidden_by,
-            "hidden": hidden,
-            "as_expected": not report.ok and first == bug.expected and hidden is not False,
-        })
-    return results
-
-
-def add_zoo_parser(subparsers) -> None:
-    p = subparsers.add_parser("zoo", help="run the checker on a zoo of deliberately wrong backward passes",
-                              description="Run the parity checker on each deliberately wrong NumPy backward pass "
-                              "and show which tensor it names first and what input exposes the mistake. Exits 1 "
-                              "when a bug goes uncaught, is named wrongly, or is caught where it should hide.")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default: 0)")
-    p.add_argument("--show", choices=[bug.name for bug in BUGS], default=None, metavar="BUG",
-                   help="print the checker's full table for one bug, named as in the table (default: none)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(run=zoo_command)
-
-
-def zoo_command(args: argparse.Namespace) -> int:
-    results = run_zoo(args.seed)
-    ok = all(r["as_expected"] for r in results)
-    if args.json:
-        print(json.dumps({"ok": ok, "seed": args.seed, "bugs": results}, indent=2))
-        return 0 if ok else 1
-    header = ("bug", "named first", "caught by", "caught", "hidden by (passes there)", "mistake")
-    rows = [header] + [(
-        r["name"],
-        r["first_failure"] or "-",
-        r["caught_by"],
-        ("yes" if r["caught"] else "NO") + ("" if r["first_failure"] in (None, r["expected"])
-                                            else f" (expected {r['expected']})"),
-        "-" if r["hidden_by"] is None else f"{r['hidden_by']}: {'yes' if r['hidden'] else 'NO, caught there too'}",
-        r["mistake"],
-    ) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
-    if args.show:
-        bug = next(b for b in BUGS if b.name == args.show)
-        print(f"\n{bug.name}, caught by {bug.caught_by}:\n{bug.check(True, args.seed)}")
-        if bug.hidden_by:
-            print(f"\n{bug.name}, with {bug.hidden_by}:\n{bug.check(False, args.seed)}")
-    caught = sum(r["as_expected"] for r in results)
-    print(f"\n{caught} of {len(results)} bugs caught and named as expected: {'PASS' if ok else 'FAIL'}")
-    return 0 if ok else 1

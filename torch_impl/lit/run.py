@@ -20,7 +20,7 @@ from scratch.io import save_json
 from scratch.plots import plot_confusion, plot_examples, plot_history
 
 from .datamodule import MNISTDataModule
-from .lit import LitClassifier
+from .module import LitClassifier
 
 HISTORY_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
