@@ -39,6 +39,8 @@ def test_numpy_trainer_dry_run_with_the_cnn(tiny_data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history["config"]["model"] == "cnn" and len(history["history"]["test_acc"]) == 1
+    with np.load(tmp_path / "run" / "model.npz") as state:  # the model it trained: conv 4 (no bias: batch norm), conv 8
+        assert state["1.weight"].shape == (4, 1, 3, 3) and "1.bias" not in state and state["5.weight"].shape[0] == 8
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

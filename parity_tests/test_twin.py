@@ -82,7 +82,7 @@ def test_command_prints_json_and_writes_the_plot(tiny_data_dir, tmp_path, capsys
                  "--batch-size", "50", "--plot", str(plot), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["ok"]
-    assert report["steps"] == 12
+    assert report["steps"] == 12 and report["params"]["rows"][0]["shape"] == [16, 784]  # --sizes 784,16,10
     assert {"max_loss_diff", "max_param_diff", "numpy_test_acc", "torch_test_acc", "agreement"} <= set(report)
     assert report["max_param_diff"] <= 1e-9 and report["agreement"] == 1.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
