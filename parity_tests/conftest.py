@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from scratch.data import DATASETS, FILES
 from scratch.io import atomic_write
@@ -56,3 +57,12 @@ def tiny_data_dir(tmp_path: Path) -> Path:
 def idx_writer() -> Callable[[str | os.PathLike, np.ndarray], Path]:
     """`write_idx` for tests that write their own IDX files."""
     return write_idx
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread: with tiny tensors on a busy machine, handing work between threads costs more than it saves."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

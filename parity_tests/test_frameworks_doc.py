@@ -5,7 +5,6 @@ import runpy
 from pathlib import Path
 
 import pytest
-import torch
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "frameworks.md"
 FRAMEWORKS = {"# NumPy (scratch)": "numpy", "# torch": "torch", "# Lightning": "lightning"}
@@ -34,14 +33,6 @@ def test_every_concept_is_shown_in_every_framework():
                            "Training loop", "Device placement", "Saving and loading"]
     for heading, blocks in found.items():
         assert sorted(blocks) == sorted(FRAMEWORKS.values()), f"'### {heading}' shows only {sorted(blocks)}"
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: on a busy machine, handing work between threads costs more than it saves
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("framework", sorted(FRAMEWORKS.values()))

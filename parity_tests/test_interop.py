@@ -4,10 +4,12 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
+from helpers import close
 from torch.utils.data import DataLoader, TensorDataset
 
 import scratch
 from scratch.io import save_npz
+from scratch.models import ModelSpec
 from torch_impl import mlp, to_torch
 from torch_impl.cli import main
 from torch_impl.interop import (
@@ -20,6 +22,7 @@ from torch_impl.interop import (
     write_weights,
 )
 from torch_impl.lit import LitClassifier
+from torch_impl.parity import STEP_RTOL
 
 SIZES = [20, 16, 12, 3]
 
@@ -29,7 +32,7 @@ def lightning_run(tmp_path_factory):
     """A LitClassifier trained for two steps by a real Trainer on random tensors, and its saved checkpoint."""
     torch.manual_seed(0)
     x, y = torch.randn(64, SIZES[0]), torch.randint(0, SIZES[-1], (64,))
-    lit = LitClassifier(sizes=SIZES, activation="tanh", optimizer="adam", lr=0.05)
+    lit = LitClassifier(ModelSpec(sizes=SIZES, activation="tanh"), optimizer="adam", lr=0.05)
     trainer = L.Trainer(fast_dev_run=2, accelerator="cpu", logger=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=tmp_path_factory.mktemp("lightning"))
     trainer.fit(lit, DataLoader(TensorDataset(x, y), batch_size=16))
@@ -49,7 +52,7 @@ def test_checkpoint_runs_in_numpy_with_the_same_predictions(lightning_run):
     with torch.no_grad():
         expected = lit(torch.from_numpy(x)).numpy()
     logits = model(x)
-    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+    close("logits", logits, expected, STEP_RTOL[np.dtype(np.float32)])  # one forward: the table's float32 bound
     np.testing.assert_array_equal(logits.argmax(axis=1), expected.argmax(axis=1))
 
 
@@ -57,7 +60,7 @@ def test_checkpoint_keys_lose_the_model_prefix(lightning_run):
     _, path = lightning_run
     state, hparams = load_checkpoint(path)
     assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
-    assert hparams["sizes"] == SIZES and hparams["activation"] == "tanh"
+    assert hparams["spec"]["sizes"] == SIZES and hparams["spec"]["activation"] == "tanh"
 
 
 def test_checkpoint_to_npz_to_pt_and_back_is_bit_exact(lightning_run, tmp_path):

@@ -4,24 +4,29 @@ import json
 
 import numpy as np
 import pytest
+from helpers import close
 
 from scratch import data
+from scratch import optim as soptim
 from torch_impl.cli import main
 from torch_impl.parity import TRAJECTORY_RTOL, Report
+from torch_impl.parity.drift import DRIFT_FACTOR, Drift
 from torch_impl.parity.twin import (
     MAX_ACCURACY_GAP,
     MIN_AGREEMENT,
-    PARAM_RTOL,
-    Drift,
+    STATE_RTOL,
     TwinConfig,
     TwinResult,
     batches,
     load_split,
     run_twin,
+    state_bounds,
 )
 
-# On the tiny dataset float32 weights stay within the 100-step trajectory tolerance too (on MNIST they need not).
-WEIGHT_RTOL = {"float64": PARAM_RTOL[np.dtype(np.float64)], "float32": TRAJECTORY_RTOL[np.dtype(np.float32)]}
+# On the tiny dataset float32 weights stay within the 100-step trajectory tolerance too (on MNIST they need not:
+# there torch's own drift sets the bound). The momentum buffers do not: after 210 float32 steps they hold small,
+# nearly cancelled gradients, and torch float32 drifts 2.1e-4 from torch float64 there (scratch 2.2e-4).
+WEIGHT_RTOL = {"float64": STATE_RTOL[np.dtype(np.float64)], "float32": TRAJECTORY_RTOL[np.dtype(np.float32)]}
 
 
 def twin_on(data_dir, **settings):
@@ -36,6 +41,7 @@ def test_a_few_hundred_steps_on_the_tiny_dataset(tiny_data_dir, dtype, optimizer
     result = twin_on(tiny_data_dir, sizes=[784, 32, 10], dtype=dtype, optimizer=optimizer, epochs=14, batch_size=20)
     assert result.steps == 210
     assert result.max_param_diff <= WEIGHT_RTOL[dtype], f"\n{result.params}"
+    assert result.max_state_diff <= result.optimizer_state.rtol, f"\n{result.optimizer_state}"
     assert result.agreement >= MIN_AGREEMENT[np.dtype(dtype)]
     assert result.accuracy_gap <= MAX_ACCURACY_GAP[np.dtype(dtype)]
     assert result.numpy_test_acc > 0.9  # it learned: the same batches reached a useful model on both sides
@@ -45,7 +51,7 @@ def test_a_few_hundred_steps_on_the_tiny_dataset(tiny_data_dir, dtype, optimizer
 def test_limit_steps_stops_early_and_both_sides_see_the_same_losses(tiny_data_dir):
     result = twin_on(tiny_data_dir, sizes=[784, 16, 10], epochs=3, batch_size=64, limit_steps=7)
     assert result.steps == len(result.torch_losses) == 7
-    np.testing.assert_allclose(result.losses, result.torch_losses, rtol=1e-12)
+    close("losses", np.array(result.losses), np.array(result.torch_losses), 1e-12)  # float64, 7 steps
     assert result.max_loss_diff <= 1e-12
 
 
@@ -76,7 +82,7 @@ def test_command_prints_json_and_writes_the_plot(tiny_data_dir, tmp_path, capsys
                  "--batch-size", "50", "--plot", str(plot), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["ok"]
-    assert report["steps"] == 12
+    assert report["steps"] == 12 and report["params"]["rows"][0]["shape"] == [16, 784]  # --sizes 784,16,10
     assert {"max_loss_diff", "max_param_diff", "numpy_test_acc", "torch_test_acc", "agreement"} <= set(report)
     assert report["max_param_diff"] <= 1e-9 and report["agreement"] == 1.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -86,7 +92,10 @@ def test_float32_json_is_strict_json(tiny_data_dir, capsys):
     main(["twin", "--data-dir", str(tiny_data_dir), "--sizes", "784,8,10", "--limit-steps", "2", "--dtype", "float32",
           "--json"])
     report = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
-    assert report["params"]["rtol"] is None and report["optimizer_state"]["rtol"] is None
+    drift = report["torch_vs_torch"]
+    assert report["params"]["rtol"] == max(TRAJECTORY_RTOL[np.dtype(np.float32)], DRIFT_FACTOR * drift["param_diff"])
+    assert report["optimizer_state"]["rtol"] == max(TRAJECTORY_RTOL[np.dtype(np.float32)],
+                                                    DRIFT_FACTOR * drift["state_diff"])
 
 
 def test_command_prints_tables(tiny_data_dir, capsys):
@@ -122,14 +131,49 @@ def result_with(agreement: float, reference: Drift | None, dtype: str = "float32
 
 
 def test_float32_targets_fall_back_to_torchs_own_drift_only_when_it_exceeds_them():
-    steady = result_with(0.9985, Drift(param_diff=1e-6, agreement=1.0, accuracy_gap=0.0))
+    steady = result_with(0.9985, Drift(param_diff=1e-6, state_diff=1e-6, agreement=1.0, accuracy_gap=0.0))
     assert steady.required_agreement == 0.999 and not steady.ok  # torch agrees with itself: the target holds
-    drifting = result_with(0.9960, Drift(param_diff=0.3, agreement=0.9974, accuracy_gap=0.0004))
-    assert drifting.required_agreement == pytest.approx(1 - 3 * 0.0026) and drifting.ok
-    assert drifting.allowed_accuracy_gap == pytest.approx(0.0026)
+    drifting = result_with(0.9960, Drift(param_diff=0.3, state_diff=0.2, agreement=0.9974, accuracy_gap=0.0004))
+    close("required agreement", drifting.required_agreement, 1 - 3 * 0.0026, 1e-12)
+    assert drifting.ok
+    close("allowed accuracy gap", drifting.allowed_accuracy_gap, 0.0026, 1e-12)
     assert result_with(0.9985, None, "float64").required_agreement == 1.0
 
 
+def test_weight_and_state_bounds():
+    float32, float64 = np.dtype(np.float32), np.dtype(np.float64)
+    assert state_bounds(float64, None) == (1e-9, 1e-9)
+    assert state_bounds(float32, None) == (1e-4, 1e-4)  # float32 with dropout: no torch reference, the table holds
+    assert state_bounds(float32, Drift(param_diff=1e-6, state_diff=1e-6)) == (1e-4, 1e-4)
+    assert state_bounds(float32, Drift(param_diff=0.01, state_diff=0.02)) == (0.03, 0.06)
+
+
+def test_optimizer_state_is_judged_in_float64(tiny_data_dir, monkeypatch):
+    state_dict = soptim.Optimizer.state_dict
+
+    def reported_off(self):  # the weights train right; only the reported Adam state is 1e-6 off
+        state = state_dict(self)
+        for tensors in state["state"].values():
+            tensors["exp_avg_sq"] *= 1 + 1e-6
+        return state
+
+    monkeypatch.setattr(soptim.Optimizer, "state_dict", reported_off)
+    result = twin_on(tiny_data_dir, sizes=[784, 16, 10], epochs=1, batch_size=50)
+    assert result.params.ok and result.agreement == 1.0
+    assert not result.optimizer_state.ok and not result.ok
+
+
+def test_float32_weights_are_judged_against_torchs_own_drift(tiny_data_dir, monkeypatch):
+    update = soptim.Adam.update
+
+    def update_off(self, p, grad, state, group):  # the scratch side's rate 1% too high, torch's right
+        update(self, p, grad, state, {**group, "lr": 1.01 * group["lr"]})
+
+    monkeypatch.setattr(soptim.Adam, "update", update_off)
+    result = twin_on(tiny_data_dir, sizes=[784, 16, 10], dtype="float32", epochs=2, batch_size=50)
+    assert result.reference is not None and result.agreement == 1.0  # the predictions alone would not tell
+    assert result.max_param_diff > result.params.rtol >= TRAJECTORY_RTOL[np.dtype(np.float32)]
+    assert not result.ok
 @pytest.mark.slow
 def test_real_mnist_epoch_in_float32_is_judged_against_torchs_own_drift():
     # One epoch of float32 Adam is not well conditioned: a ReLU input rounded to the other side of zero sets the
@@ -141,4 +185,4 @@ def test_real_mnist_epoch_in_float32_is_judged_against_torchs_own_drift():
     result = run_twin(config, load_split(config, "train"), load_split(config, "test"))
     assert result.steps == 469 and result.reference is not None
     assert result.ok, result.to_dict()
-    assert result.agreement >= 0.99 and result.reference.agreement >= 0.99
+    assert result.params.rtol > TRAJECTORY_RTOL[np.dtype(np.float32)]  # torch's own drift sets the weights' bound

@@ -1,10 +1,11 @@
-"""Command-line options shared by the NumPy scripts and `mlp-parity`: which model, and its sizes."""
+"""Command-line options shared by the NumPy scripts and `mlp-parity`: one per ModelSpec field."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 
-from .models import ACTIVATIONS
+from .models import ModelSpec
 
 
 def ints_arg(text: str) -> list[int]:
@@ -25,24 +26,22 @@ def sizes_arg(text: str) -> list[int]:
     return sizes
 
 
-def add_model_args(parser: argparse.ArgumentParser, sizes: list[int]) -> None:
-    """--model, --sizes, --activation and the CNN's --channels, --hidden, --batch-norm, --dropout."""
-    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp", help="model (default: mlp)")
-    parser.add_argument("--sizes", type=sizes_arg, default=sizes,
-                        help=f"MLP layer widths, input first; the CNN uses the last as its number of classes "
-                        f"(default: {','.join(map(str, sizes))})")
-    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu",
-                        help="MLP hidden activation (default: relu)")
-    parser.add_argument("--channels", type=ints_arg, default=[32, 64],
-                        help="CNN: output channels of each conv block (default: 32,64)")
-    parser.add_argument("--hidden", type=int, default=128, help="CNN: width of the hidden Linear layer (default: 128)")
-    parser.add_argument("--batch-norm", action="store_true", help="CNN: batch norm after each convolution")
-    parser.add_argument("--dropout", type=float, default=0.0, help="CNN: dropout before each Linear layer (default: 0)")
+def add_model_args(parser: argparse.ArgumentParser, defaults: ModelSpec) -> None:
+    """One option per ModelSpec field (--model, --sizes, --activation, --channels, --batch-norm, ...)."""
+    for f in fields(ModelSpec):
+        default, meta = getattr(defaults, f.name), f.metadata
+        flag = "--" + f.name.replace("_", "-")
+        shown = ",".join(map(str, default)) if isinstance(default, list) else default
+        help_text = f"{meta['help']} (default: {shown})"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif isinstance(default, list):
+            kind = sizes_arg if f.name == "sizes" else ints_arg
+            parser.add_argument(flag, type=kind, default=default, metavar="N,N,...", help=help_text)
+        else:
+            parser.add_argument(flag, type=type(default), default=default, choices=meta["choices"], help=help_text)
 
 
-MODEL_ARGS = ("model", "sizes", "activation", "channels", "hidden", "batch_norm", "dropout")
-
-
-def model_kwargs(args) -> dict:
-    """The keyword arguments of scratch.models.build (and torch_impl.models.build) from parsed options."""
-    return {name: getattr(args, name) for name in MODEL_ARGS}
+def model_spec(args: argparse.Namespace) -> ModelSpec:
+    """The ModelSpec of parsed options."""
+    return ModelSpec.from_dict(vars(args))

@@ -44,8 +44,8 @@ def fold(dwin: np.ndarray, x_shape, kernel, stride, padding) -> np.ndarray:
 class Conv2d(Module):
     """Cross-correlation with weight (out_channels, in_channels, kh, kw), torch's layout and default init."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
-                 dtype=np.float32, rng=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *, bias: bool = True,
+                 dtype=np.float32, rng=None):  # bias by keyword: torch's sixth and seventh are dilation and groups
         rng = np.random.default_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)

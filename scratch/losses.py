@@ -1,4 +1,8 @@
-"""Loss functions in NumPy: `loss_fn(pred, target)` returns the loss, `loss_fn.backward()` returns d(loss)/d(pred)."""
+"""Loss functions in NumPy: `loss_fn(pred, target)` returns the loss, `loss_fn.backward()` returns d(loss)/d(pred).
+
+Settings are keyword-only: torch's losses take `weight` or `size_average` first, which these do not implement, so
+`MSELoss("sum")` is refused rather than read differently from torch.
+"""
 
 from __future__ import annotations
 
@@ -35,14 +39,16 @@ def _check_class_targets(pred: np.ndarray, target, loss: str) -> np.ndarray:
 
 
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, *, reduction: str = "mean"):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
     def _reduce(self, per_item: np.ndarray) -> np.ndarray:
         total = per_item.sum()
-        return total / per_item.size if self.reduction == "mean" else total
+        if self.reduction == "sum":
+            return total
+        return total / per_item.size if per_item.size else per_item.dtype.type(np.nan)  # empty: nan, as torch
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
@@ -59,15 +65,15 @@ class MSELoss(_Loss):
     def backward(self):
         diff = self._cached("diff")
         self.diff = None
-        scale = 2 / diff.size if self.reduction == "mean" else 2
+        scale = 2 / max(diff.size, 1) if self.reduction == "mean" else 2  # an empty batch has an empty gradient
         return scale * diff
 
 
 class CrossEntropyLoss(_Loss):
     """Softmax then negative log-likelihood, from raw logits (N, C) and class indices (N,)."""
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction)
+    def __init__(self, *, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction=reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
         self.label_smoothing = label_smoothing

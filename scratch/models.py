@@ -1,10 +1,10 @@
-"""Model builders: `mlp(sizes)` makes the same layer stack as `torch_impl.mlp(sizes)`."""
+"""Model builders: `mlp(sizes)` makes the same layer stack as `torch_impl.mlp(sizes)`; `ModelSpec` names a model."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -93,14 +93,58 @@ def cnn(spec: CNNSpec | None = None, dtype=np.float32, seed=None) -> Sequential:
     return Sequential(*layers)
 
 
-def build(model: str = "mlp", sizes: Sequence[int] = (784, 128, 10), activation: str = "relu",
-          channels: Sequence[int] = (32, 64), hidden: int = 128, batch_norm: bool = False, dropout: float = 0.0,
-          dtype=np.float32, seed=None) -> Sequential:
-    """A model by name, from the settings the scripts share: "mlp" uses sizes and activation, "cnn" the rest
-    (and sizes[-1] as its number of classes)."""
-    if model == "mlp":
-        return mlp(sizes, activation, dtype=dtype, seed=seed)
-    if model == "cnn":
-        spec = CNNSpec(tuple(channels), hidden=hidden, num_classes=sizes[-1], batch_norm=batch_norm, dropout=dropout)
-        return cnn(spec, dtype=dtype, seed=seed)
-    raise ValueError(f"unknown model {model!r}; choose 'mlp' or 'cnn'")
+MODELS = ("mlp", "cnn")
+
+
+def _about(help: str, models: tuple[str, ...] = MODELS, choices: Sequence[str] | None = None) -> dict:
+    """A ModelSpec field's metadata: its --help text, the models it shapes and, for text, its choices."""
+    return {"help": help, "models": models, "choices": choices}
+
+
+@dataclass
+class ModelSpec:
+    """Which model to build, and its shape: the one set of model options.
+
+    Both builders (`scratch.models.build`, `torch_impl.models.build`), the scripts' options (`scratch.args`),
+    `mlp-parity twin` and `LitClassifier` read these fields, so a new option is added here and nowhere else.
+    """
+
+    model: str = field(default="mlp", metadata=_about("model", choices=MODELS))
+    sizes: list[int] = field(default_factory=lambda: [784, 128, 10], metadata=_about(
+        "MLP layer widths, input first; the CNN uses the last as its number of classes", models=("mlp",)))
+    activation: str = field(default="relu", metadata=_about("MLP hidden activation", ("mlp",), sorted(ACTIVATIONS)))
+    channels: list[int] = field(default_factory=lambda: [32, 64],
+                                metadata=_about("CNN: output channels of each conv block", ("cnn",)))
+    hidden: int = field(default=128, metadata=_about("CNN: width of the hidden Linear layer", ("cnn",)))
+    batch_norm: bool = field(default=False, metadata=_about("CNN: batch norm after each convolution", ("cnn",)))
+    dropout: float = field(default=0.0, metadata=_about("CNN: dropout before each Linear layer", ("cnn",)))
+
+    def __post_init__(self):
+        for f in fields(ModelSpec):
+            choices = f.metadata["choices"]
+            if choices is not None and getattr(self, f.name) not in choices:
+                raise ValueError(f"unknown {f.name} {getattr(self, f.name)!r}; choose one of {list(choices)}")
+        self.sizes, self.channels = list(self.sizes), list(self.channels)  # plain lists, as YAML and JSON write them
+
+    @classmethod
+    def from_dict(cls, settings: Mapping) -> ModelSpec:
+        """The spec of the ModelSpec fields among `settings` (parsed options, hyperparameters); others are ignored."""
+        return cls(**{f.name: settings[f.name] for f in fields(ModelSpec) if f.name in settings})
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(ModelSpec)}
+
+    def shape(self) -> dict:
+        """The model's name and the fields that shape it, e.g. for a run's summary."""
+        return {f.name: getattr(self, f.name) for f in fields(ModelSpec) if self.model in f.metadata["models"]}
+
+    def cnn_spec(self) -> CNNSpec:
+        return CNNSpec(tuple(self.channels), hidden=self.hidden, num_classes=self.sizes[-1],
+                       batch_norm=self.batch_norm, dropout=self.dropout)
+
+
+def build(spec: ModelSpec, dtype=np.float32, seed=None) -> Sequential:
+    """The model `spec` names: an `mlp` of spec.sizes, or a `cnn` of spec.cnn_spec()."""
+    if spec.model == "mlp":
+        return mlp(spec.sizes, spec.activation, dtype=dtype, seed=seed)
+    return cnn(spec.cnn_spec(), dtype=dtype, seed=seed)

@@ -21,9 +21,9 @@ from tqdm import tqdm
 import scratch
 from scratch import data, nn
 from scratch import optim as soptim
-from scratch.args import add_model_args, model_kwargs
+from scratch.args import add_model_args, model_spec
 from scratch.io import save_json, save_npz
-from scratch.models import build
+from scratch.models import ModelSpec, build
 from scratch.plots import plot_history
 
 DRY_RUN_BATCHES = 3
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gamma", type=float, default=0.7, metavar="M",
                         help="learning-rate step decay: multiply it by this after every epoch (default: 0.7)")
     parser.add_argument("--optimizer", choices=sorted(soptim.PRESETS), default="adam", help="optimizer (default: adam)")
-    add_model_args(parser, sizes=[784, 512, 256, 10])
+    add_model_args(parser, ModelSpec(sizes=[784, 512, 256, 10]))
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="dtype (default: float32)")
     parser.add_argument("--seed", type=int, default=1, metavar="S",
                         help="seed of the weights and the shuffling (default: 1)")
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     x_train, x_test = (data.normalize(images, args.dataset, dtype) for images in (train_images, test_images))
 
-    model = build(**model_kwargs(args), dtype=dtype.type, seed=args.seed)
+    model = build(model_spec(args), dtype=dtype.type, seed=args.seed)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = soptim.make(args.optimizer, model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)

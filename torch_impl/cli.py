@@ -91,7 +91,7 @@ def add_twin_parser(subparsers) -> None:
                    help=f"dataset (default: {d.dataset})")
     p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ and FashionMNIST/raw/ "
                    "(default: $MLP_PARITY_DATA, else data/)")
-    add_model_args(p, d.sizes)
+    add_model_args(p, d)
     add_training_args(p, d)
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default: {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")

@@ -40,13 +40,13 @@ _PAIRS = [
     (snn.Sequential, nn.Sequential,
      lambda m: nn.Sequential(*(_build_torch(c) for c in m.layers)),
      lambda m: snn.Sequential(*(_build_scratch(c) for c in m))),
-    (snn.MSELoss, nn.MSELoss, lambda m: nn.MSELoss(reduction=m.reduction), lambda m: snn.MSELoss(m.reduction)),
+    (snn.MSELoss, nn.MSELoss, lambda m: nn.MSELoss(reduction=m.reduction), lambda m: snn.MSELoss(reduction=m.reduction)),
     (snn.CrossEntropyLoss, nn.CrossEntropyLoss,
      lambda m: nn.CrossEntropyLoss(reduction=m.reduction, label_smoothing=m.label_smoothing),
-     lambda m: snn.CrossEntropyLoss(m.reduction, m.label_smoothing)),
-    (snn.NLLLoss, nn.NLLLoss, lambda m: nn.NLLLoss(reduction=m.reduction), lambda m: snn.NLLLoss(m.reduction)),
+     lambda m: snn.CrossEntropyLoss(reduction=m.reduction, label_smoothing=m.label_smoothing)),
+    (snn.NLLLoss, nn.NLLLoss, lambda m: nn.NLLLoss(reduction=m.reduction), lambda m: snn.NLLLoss(reduction=m.reduction)),
     (snn.BCEWithLogitsLoss, nn.BCEWithLogitsLoss,
-     lambda m: nn.BCEWithLogitsLoss(reduction=m.reduction), lambda m: snn.BCEWithLogitsLoss(m.reduction)),
+     lambda m: nn.BCEWithLogitsLoss(reduction=m.reduction), lambda m: snn.BCEWithLogitsLoss(reduction=m.reduction)),
 ]
 _TO_TORCH = {s: build for s, _, build, _ in _PAIRS}
 _TO_SCRATCH = {t: build for _, t, _, build in _PAIRS}

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 import scratch
-from scratch.args import MODEL_ARGS
 from scratch.io import atomic_write, save_npz
-from scratch.models import build
+from scratch.models import ModelSpec, build
 
 from .convert import to_numpy
 
@@ -93,9 +92,8 @@ def model_from_state_dict(state: Mapping[str, np.ndarray], activation: str = "re
 def scratch_from_checkpoint(path: str | os.PathLike) -> scratch.Module:
     """The NumPy twin of a LitClassifier checkpoint (MLP or CNN), built from its hyperparameters, same weights."""
     state, hparams = load_checkpoint(path)
-    settings = {name: hparams[name] for name in MODEL_ARGS if name in hparams}
     try:
-        model = build(**settings, dtype=weights_dtype(state))
+        model = build(ModelSpec.from_dict(hparams.get("spec", hparams)), dtype=weights_dtype(state))
         model.load_state_dict(state)  # strict: names missing or unexpected keys and wrong shapes, loads nothing then
     except ValueError as err:
         raise WeightsFileError(f"{path}: cannot build the NumPy model its hyperparameters describe: {err}") from err

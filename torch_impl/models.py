@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from scratch.models import CNNSpec, check_sizes
+from scratch.models import CNNSpec, ModelSpec, check_sizes
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -54,13 +54,8 @@ def cnn(spec: CNNSpec | None = None, dtype: torch.dtype = torch.float32) -> nn.S
     return nn.Sequential(*layers)
 
 
-def build(model: str = "mlp", sizes: Sequence[int] = (784, 128, 10), activation: str = "relu",
-          channels: Sequence[int] = (32, 64), hidden: int = 128, batch_norm: bool = False, dropout: float = 0.0,
-          dtype: torch.dtype = torch.float32) -> nn.Sequential:
-    """A model by name, as scratch.models.build: "mlp" uses sizes and activation, "cnn" the rest."""
-    if model == "mlp":
-        return mlp(sizes, activation, dtype=dtype)
-    if model == "cnn":
-        spec = CNNSpec(tuple(channels), hidden=hidden, num_classes=sizes[-1], batch_norm=batch_norm, dropout=dropout)
-        return cnn(spec, dtype=dtype)
-    raise ValueError(f"unknown model {model!r}; choose 'mlp' or 'cnn'")
+def build(spec: ModelSpec, dtype: torch.dtype = torch.float32) -> nn.Sequential:
+    """The model `spec` names, as scratch.models.build: an `mlp` of spec.sizes, or a `cnn` of spec.cnn_spec()."""
+    if spec.model == "mlp":
+        return mlp(spec.sizes, spec.activation, dtype=dtype)
+    return cnn(spec.cnn_spec(), dtype=dtype)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import lightning as L
 import torch
@@ -11,16 +11,15 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from ..models import build
+from scratch.models import ModelSpec
+from scratch.optim import PRESETS, preset_settings
 
-BACKBONES = ("mlp", "cnn")  # torch_impl.models.build names: flat images (N, 784) -> raw logits (N, classes)
-OPTIMIZERS = {
-    "sgd": lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
-    "adam": lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd),
-    "adamw": lambda params, lr, wd: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
-}
+from ..models import build
+from ..parity.trajectory import OPTIMIZERS
+
 SCHEDULERS = (None, "onecycle", "cosine")
 STAGES = ("train", "val", "test")
+DEFAULT_SPEC = ModelSpec()  # never modified: LitClassifier reads it
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -33,44 +32,37 @@ class LitClassifier(L.LightningModule):
 
     def __init__(
         self,
-        model: str = "mlp",
-        sizes: Sequence[int] = (784, 512, 256, 10),
-        activation: str = "relu",
+        spec: ModelSpec = DEFAULT_SPEC,
         optimizer: str = "adamw",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         scheduler: str | None = None,
         label_smoothing: float = 0.0,
-        channels: Sequence[int] = (32, 64),
-        hidden: int = 128,
-        batch_norm: bool = False,
-        dropout: float = 0.0,
     ) -> None:
         """Build the backbone and the metrics.
 
         Args:
-            model: backbone, "mlp" or "cnn" (torch_impl.models.build).
-            sizes: MLP layer widths from input to output, e.g. [784, 512, 256, 10]; the last is the number of
-                classes (the CNN uses only that one).
-            activation: nonlinearity between the linear layers ("relu", "gelu", "tanh", ...).
-            optimizer: "sgd" (momentum 0.9, Nesterov), "adam" or "adamw".
+            spec: the backbone, as torch_impl.models.build reads it: model ("mlp" or "cnn"), the MLP's sizes
+                (input first, classes last; the CNN uses only the last) and activation, the CNN's channels, hidden,
+                batch_norm and dropout. A checkpoint stores it as a plain dict, which is accepted too.
+            optimizer: a preset of scratch.optim.PRESETS, with the same meaning as in mlp-parity and the NumPy
+                trainer: "sgd" (plain), "momentum" (0.9), "nesterov" (momentum 0.9, Nesterov), "adam", "adamw".
             lr: learning rate; the peak rate for the one-cycle schedule.
             weight_decay: weight decay (decoupled for "adamw", L2 in the gradient otherwise).
             scheduler: null for a constant rate, "onecycle" or "cosine"; both step every batch over the whole run.
             label_smoothing: cross-entropy label smoothing in [0, 1).
-            channels: CNN only: output channels of each conv block (3x3 conv, ReLU, 2x2 max pool).
-            hidden: CNN only: width of the hidden Linear layer.
-            batch_norm: CNN only: BatchNorm2d after each convolution.
-            dropout: CNN only: dropout probability before each Linear layer.
         """
         super().__init__()
-        _check_choice("model", model, BACKBONES)
-        _check_choice("optimizer", optimizer, OPTIMIZERS)
+        spec = ModelSpec.from_dict(spec) if isinstance(spec, Mapping) else spec
+        _check_choice("optimizer", optimizer, PRESETS)
         _check_choice("scheduler", scheduler, SCHEDULERS)
-        sizes, channels = list(sizes), list(channels)  # saved as plain YAML lists in hparams.yaml, not tuples
-        self.save_hyperparameters()
-        self.model = build(model, sizes, activation, channels, hidden, batch_norm, dropout)
-        accuracy = {f"{stage}_acc": MulticlassAccuracy(int(sizes[-1]), average="micro") for stage in STAGES}
+        # plain values only, so that checkpoints load with weights_only=True and hparams.yaml stays plain YAML
+        self.save_hyperparameters({"spec": spec.to_dict(), "optimizer": optimizer, "lr": lr,
+                                   "weight_decay": weight_decay, "scheduler": scheduler,
+                                   "label_smoothing": label_smoothing})
+        self.spec = spec
+        self.model = build(spec)
+        accuracy = {f"{stage}_acc": MulticlassAccuracy(spec.sizes[-1], average="micro") for stage in STAGES}
         self.accuracy = nn.ModuleDict(accuracy)  # one metric per stage, so their running counts never mix
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,7 +89,8 @@ class LitClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         hp = self.hparams
-        optimizer = OPTIMIZERS[hp.optimizer](self.parameters(), hp.lr, hp.weight_decay)
+        settings = {**preset_settings(hp.optimizer, hp.lr), "weight_decay": hp.weight_decay}
+        optimizer = OPTIMIZERS[hp.optimizer][1](self.parameters(), **settings)
         if hp.scheduler is None:
             return optimizer
         steps = self.trainer.estimated_stepping_batches

@@ -41,7 +41,7 @@ class ClassifierCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         root = self.config_init.trainer.default_root_dir or "."
-        name = f"{self.config.data.dataset}_{self.config.model.model}"
+        name = f"{self.config.data.dataset}_{self.config.model.spec.model}"
         self.csv_logger = CSVLogger(root, name=name)
         loggers = [self.csv_logger]
         if importlib.util.find_spec("tensorboard") is not None:
@@ -64,12 +64,9 @@ class ClassifierCLI(LightningCLI):
         (results,) = self.trainer.test(self.model, self.datamodule, ckpt_path=best)
         run_dir = Path(self.csv_logger.log_dir)
         if self.trainer.is_global_zero:
-            hp = self.model.hparams
-            shape = ("sizes", "activation") if hp.model == "mlp" else ("channels", "hidden", "batch_norm", "dropout")
             summary = {
                 "dataset": self.datamodule.hparams.dataset,
-                "model": hp.model,
-                **{key: hp[key] for key in shape},
+                **self.model.spec.shape(),  # "model" and the fields that shape it
                 "epochs": self.trainer.current_epoch,
                 "global_step": self.trainer.global_step,
                 "test_acc": results["test_acc"],

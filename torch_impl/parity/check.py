@@ -11,6 +11,7 @@ import scratch.nn as snn
 
 from ..convert import to_torch
 from .compare import compare
+from .drift import DRIFT_FACTOR, Float64Reference, drift_bound, state_drift
 from .report import NON_FINITE, STEP_RTOL, TRAJECTORY_RTOL, Report, Row, tolerance
 from .trajectory import NonFiniteLoss, Twins
 
@@ -27,7 +28,27 @@ class CheckConfig:
     batch_size: int = 32
     seed: int = 0  # seeds the weights and the data
     device: str = "cpu"  # where the torch side runs; 'cuda' switches TF32 off
-    rtol: float | None = None  # None: the tolerance table for the dtype
+    rtol: float | None = None  # None: the tolerance table for the dtype (float32 trajectories: see TrajectoryReport)
+
+
+@dataclass
+class TrajectoryReport(Report):
+    """The report after the steps. A float32 run without --rtol is also run in float64 by torch, from the same weights
+    on the same batches: where torch's own float32 drift from it (loss, weights or optimizer state) times DRIFT_FACTOR
+    exceeds the table, that is the bound."""
+
+    table_rtol: float = 0.0
+    torch_drift: float | None = None  # worst normwise difference, torch float32 against torch float64
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "table_rtol": self.table_rtol, "torch_drift": self.torch_drift}
+
+    def __str__(self) -> str:
+        if self.torch_drift is None:
+            return super().__str__()
+        verdict = "the table's bound holds" if self.rtol == self.table_rtol else f"{DRIFT_FACTOR}x that is the bound"
+        return (f"{super().__str__()}\ntorch float32 against torch float64, same weights and batches: "
+                f"{self.torch_drift:.2e} normwise; {verdict}")
 
 
 def build(config: CheckConfig) -> tuple[scratch.Module, object]:
@@ -64,14 +85,30 @@ def run_check(config: CheckConfig, progress=None) -> tuple[Report, Report]:
 
     twins = Twins(model, torch_model, loss=config.loss, optimizer=config.optimizer, lr=config.lr,
                   device=config.device)
-    loss_gaps = []
+    table_rtol = config.rtol if config.rtol is not None else tolerance(TRAJECTORY_RTOL, config.dtype)
+    reference = None
+    if config.dtype == "float32" and config.rtol is None:
+        reference = Float64Reference(twins.torch_model, twins.torch_loss_fn, config.optimizer, config.lr)
+    loss_gaps, reference_gaps = [], [0.0]
     for _ in range(config.steps):
-        loss, t_loss = twins.step(*synthetic_batch(rng, config))
-        loss_gaps.append(abs(loss - t_loss) / max(abs(t_loss), np.finfo(np.float64).tiny))
+        x, y = synthetic_batch(rng, config)
+        loss, t_loss = twins.step(x, y)
+        loss_gaps.append(_gap(loss, t_loss))
+        if reference is not None:
+            reference_gaps.append(_gap(t_loss, reference.step(x, y)))
         if progress is not None:
             progress()
-    traj_rtol = config.rtol if config.rtol is not None else tolerance(TRAJECTORY_RTOL, config.dtype)
-    traj_report = twins.state_report(traj_rtol)
+    drift = None
+    if reference is not None:
+        drifts = state_drift(twins.torch_model, twins.torch_optimizer, reference.model, reference.optimizer)
+        drift = max(max(reference_gaps), *drifts)
+    traj_rtol = table_rtol if drift is None else drift_bound(table_rtol, drift)
+    traj_report = TrajectoryReport(twins.state_report(traj_rtol).rows, traj_rtol, table_rtol=table_rtol,
+                                   torch_drift=drift)
     worst = max(loss_gaps, default=0.0)
     traj_report.rows.insert(0, Row("loss (worst step)", (), config.dtype, worst, worst, worst <= traj_rtol))
     return step_report, traj_report
+
+
+def _gap(value: float, reference: float) -> float:
+    return abs(value - reference) / max(abs(reference), np.finfo(np.float64).tiny)

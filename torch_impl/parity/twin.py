@@ -6,57 +6,40 @@ import contextlib
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from scratch import data
-from scratch.args import MODEL_ARGS
 from scratch.io import save_figure
-from scratch.models import build
-from scratch.optim import preset_settings
+from scratch.models import ModelSpec, build
 
 from ..convert import to_torch
-from .report import Report, diff
-from .trajectory import OPTIMIZERS, Twins
+from .drift import DRIFT_FACTOR, Drift, drift_bound, torch_self_drift
+from .report import TRAJECTORY_RTOL, Report
+from .trajectory import Twins
 
-# Pass criteria after whole epochs on real data, per dtype (issue 4): weights normwise, the fraction of test
-# predictions on which both models agree, and the gap between their test accuracies.
-# In float32 a long run is not well conditioned: one hidden input rounded to the other side of zero by a ReLU sets
-# the weights drifting apart, torch's from torch's too. So a float32 run is also measured against torch itself (the
-# same training with each batch's rows reversed, which reorders the rounding only): where torch disagrees with itself
-# by more than these targets allow, NumPy is held to DRIFT_FACTOR times torch's own disagreement instead. float32
-# weights after whole epochs are reported, not judged (the 1e-4 table bound is for 100 well-conditioned steps).
-PARAM_RTOL = {np.dtype(np.float64): 1e-9}
+# Pass criteria after whole epochs on real data, per dtype (issue 4): weights and optimizer state normwise, the
+# fraction of test predictions on which both models agree, and the gap between their test accuracies.
+# A float32 run is also measured against torch itself (see drift.py): the same training with each batch's rows
+# reversed, which reorders the rounding only, for the predictions; that and the same training in float64 for the
+# weights and optimizer state. Where torch drifts from itself by more than these targets allow, NumPy is held to
+# DRIFT_FACTOR times torch's own drift instead. float32 runs with dropout have no such reference (the other runs
+# would draw other masks), so the targets hold as they are.
+STATE_RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): TRAJECTORY_RTOL[np.dtype(np.float32)]}
 MIN_AGREEMENT = {np.dtype(np.float64): 1.0, np.dtype(np.float32): 0.999}
 MAX_ACCURACY_GAP = {np.dtype(np.float64): 0.0, np.dtype(np.float32): 0.0005}
-DRIFT_FACTOR = 3
 
 
 @dataclass
-class Drift:
-    """How far torch drifts from itself when only the order of its rounding changes."""
+class TwinConfig(ModelSpec):
+    """The model (every ModelSpec field: model, sizes, activation, ...), the data and the training of both twins."""
 
-    param_diff: float  # worst normwise weight difference after the run
-    agreement: float  # fraction of identical test predictions
-    accuracy_gap: float  # |accuracy difference|, a fraction
-
-
-@dataclass
-class TwinConfig:
     dataset: str = "mnist"  # mnist | fashion_mnist
     data_dir: str | None = None  # folder holding MNIST/ and FashionMNIST/ (None: scratch.data.default_data_dir())
-    model: str = "mlp"  # mlp | cnn
-    sizes: list[int] = field(default_factory=lambda: [784, 128, 10])  # MLP widths; the CNN uses the last (classes)
-    activation: str = "relu"  # MLP: one of scratch.ACTIVATIONS
-    channels: list[int] = field(default_factory=lambda: [32, 64])  # CNN: channels of each conv block
-    hidden: int = 128  # CNN: width of the hidden Linear layer
-    batch_norm: bool = False  # CNN: batch norm after each convolution
-    dropout: float = 0.0  # CNN: dropout before each Linear layer (masks shared by the twins)
     dtype: str = "float64"  # float64 | float32
     optimizer: str = "adam"  # sgd | momentum | nesterov | adam | adamw
     lr: float | None = None  # None: the optimizer's default in trajectory.DEFAULT_LR
@@ -66,12 +49,10 @@ class TwinConfig:
     seed: int = 0  # seeds the weights and the shuffling
 
     def __post_init__(self):
+        super().__post_init__()
         if self.epochs < 1 or self.batch_size < 1 or (self.limit_steps is not None and self.limit_steps < 1):
             raise ValueError(f"epochs, batch_size and limit_steps must be >= 1, got {self.epochs}, "
                              f"{self.batch_size} and {self.limit_steps}")
-
-    def model_kwargs(self) -> dict:
-        return {name: getattr(self, name) for name in MODEL_ARGS}
 
     def planned_steps(self, n_train: int) -> int:
         """Optimizer steps for `n_train` training images: every batch of every epoch, up to limit_steps."""
@@ -137,14 +118,10 @@ class TwinResult:
 
     @property
     def ok(self) -> bool:
-        return (self.params.ok and self.agreement >= self.required_agreement
+        return (self.params.ok and self.optimizer_state.ok and self.agreement >= self.required_agreement
                 and self.accuracy_gap <= self.allowed_accuracy_gap)
 
     def to_dict(self) -> dict:
-        params, optimizer_state = self.params.to_dict(), self.optimizer_state.to_dict()
-        for report in (params, optimizer_state):
-            if not math.isfinite(report["rtol"]):
-                report["rtol"] = None  # not bounded; strict JSON has no Infinity
         return {
             "config": asdict(self.config),
             "ok": self.ok,
@@ -159,8 +136,8 @@ class TwinResult:
             "required_agreement": self.required_agreement,
             "allowed_accuracy_gap": self.allowed_accuracy_gap,
             "torch_vs_torch": asdict(self.reference) if self.reference else None,
-            "params": params,
-            "optimizer_state": optimizer_state,
+            "params": self.params.to_dict(),
+            "optimizer_state": self.optimizer_state.to_dict(),
         }
 
 
@@ -174,6 +151,13 @@ def one_torch_thread():
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+def state_bounds(dtype: np.dtype, drift: Drift | None) -> tuple[float, float]:
+    """The normwise bounds of (weights, optimizer state): STATE_RTOL, or DRIFT_FACTOR times torch's own drift."""
+    if drift is None:
+        return STATE_RTOL[dtype], STATE_RTOL[dtype]
+    return drift_bound(STATE_RTOL[dtype], drift.param_diff), drift_bound(STATE_RTOL[dtype], drift.state_diff)
 
 
 def load_split(config: TwinConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +181,8 @@ def run_twin(config: TwinConfig, train: tuple[np.ndarray, np.ndarray], test: tup
     if x.dtype != dtype or x_test.dtype != dtype:
         raise TypeError(f"the twins train in {dtype}, but the data is {x.dtype} / {x_test.dtype}: "
                         f"convert it with .astype(np.{dtype})")
-    model = build(**config.model_kwargs(), dtype=dtype.type, seed=config.seed)
-    reference = None
-    if dtype == np.float32 and not config.dropout:
-        reference = (to_torch(model), to_torch(model))  # torch against itself, from the same weights
+    model = build(config, dtype=dtype.type, seed=config.seed)
+    reference = to_torch(model) if dtype == np.float32 and not config.dropout else None  # torch against itself
     twins = Twins(model, to_torch(model), optimizer=config.optimizer, lr=config.lr)
     rng = np.random.default_rng(config.seed)
     order = [idx for _ in range(config.epochs) for idx in batches(len(x), config.batch_size, rng)]
@@ -214,43 +196,23 @@ def run_twin(config: TwinConfig, train: tuple[np.ndarray, np.ndarray], test: tup
             if progress is not None:
                 progress()
         preds, t_preds = twins.predict(x_test)
-        drift = torch_self_drift(*reference, config, train, test, order) if reference else None
-    rtol = PARAM_RTOL.get(dtype, math.inf)
-    state = twins.state_report(rtol)
+        drift = torch_self_drift(reference, config.optimizer, config.lr, train, test, order) if reference else None
+    param_rtol, state_rtol = state_bounds(dtype, drift)
     n_state = len(model.state_dict())  # state_report lists parameters and buffers first, then the optimizer state
+    params = Report(twins.state_report(param_rtol).rows[:n_state], param_rtol)
+    optimizer_state = Report(twins.state_report(state_rtol).rows[n_state:], state_rtol)
     return TwinResult(
         config=config,
         losses=losses,
         torch_losses=torch_losses,
-        params=Report(state.rows[:n_state], state.rtol),
-        optimizer_state=Report(state.rows[n_state:], state.rtol),
+        params=params,
+        optimizer_state=optimizer_state,
         numpy_correct=int(np.sum(preds == y_test)),
         torch_correct=int(np.sum(t_preds == y_test)),
         agreement=float(np.mean(preds == t_preds)),
         n_test=len(y_test),
         reference=drift,
     )
-
-
-def torch_self_drift(model: torch.nn.Module, other: torch.nn.Module, config: TwinConfig, train, test,
-                     order: list[np.ndarray]) -> Drift:
-    """Train two torch copies on the same batches, the second with each batch's rows reversed, and compare them."""
-    (x, y), (x_test, y_test) = train, test
-    settings = preset_settings(config.optimizer, config.lr)
-    for net, reverse in ((model, False), (other, True)):
-        optimizer = OPTIMIZERS[config.optimizer][1](net.parameters(), **settings)
-        for idx in order:
-            rows = idx[::-1] if reverse else idx
-            loss = F.cross_entropy(net(torch.from_numpy(x[rows])), torch.from_numpy(y[rows]))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    state, other_state = model.state_dict(), other.state_dict()
-    param_diff = max(diff(k, v, other_state[k], math.inf).max_rel for k, v in state.items())
-    with torch.no_grad():
-        preds = [net.eval()(torch.from_numpy(x_test)).argmax(dim=1).numpy() for net in (model, other)]
-    correct = [int(np.sum(p == y_test)) for p in preds]
-    return Drift(param_diff, float(np.mean(preds[0] == preds[1])), abs(correct[0] - correct[1]) / len(y_test))
 
 
 def plot_losses(result: TwinResult, path: str | os.PathLike) -> Path:
