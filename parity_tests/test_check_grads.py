@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from helpers import DTYPES, close, load_example, randn
+from helpers import DTYPES, ROOT, close, load_example, randn
 
 from torch_impl.parity import assert_grads, check_grads
+from torch_impl.parity.autograd import TESTED_TORCH
 
 layers = load_example("cs231n_layers")  # functions in another module, as a user's lambda typically calls them
 
@@ -36,6 +37,10 @@ def test_np_is_rebound_in_every_module_the_forward_reaches_and_restored():
                          lambda d: layers.conv_backward_naive(d, cache))
     assert report.ok and all(row.max_expected > 0.1 for row in report.rows), f"\n{report}"
     assert layers.np is np
+    with pytest.raises(RuntimeError, match="np.lib has no equivalent"):  # np comes back even when the run fails
+        check_grads(lambda x: layers.relu_forward(np.lib.stride_tricks.sliding_window_view(x, 2))[0].sum(), {"x": b},
+                    {"x": b})
+    assert layers.np is np and globals()["np"] is np
 
 
 def test_the_grads_callable_runs_right_after_the_numpy_forward_and_objects_are_restored():
@@ -135,6 +140,13 @@ def test_assert_grads_raises_with_the_table_and_a_failure_can_be_plotted(tmp_pat
     assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_this_torch_is_one_the_autograd_reference_was_tested_on():
+    """The pin: on a torch release not in TESTED_TORCH, run this suite, then add it there and to the README."""
+    release = ".".join(torch.__version__.split(".")[:2])
+    assert release in TESTED_TORCH, f"torch {torch.__version__} is untested; tested: {', '.join(TESTED_TORCH)}"
+    assert f"Tested on torch {', '.join(TESTED_TORCH)}" in (ROOT / "README.md").read_text()
+
+
 def _random(x):
     return x * np.random.random(x.shape)
 
@@ -160,6 +172,8 @@ BAD_INPUTS = {  # what a user may get wrong -> (the call's arguments, the except
                             r"test_check_grads.py:\d+: .*np.lib has no equivalent.*reference='numerical'"),
     "dropped graph": ((lambda x: float(np.sum(x)), {"x": randn(3)}, {"x": randn(3)}), RuntimeError,
                       "the graph was dropped"),
+    "torch run differs": ((lambda x: np.sum(x) * (1 if type(x).__module__ == "numpy" else 2), {"x": randn(3)}, {"x": randn(3)}),
+                          ValueError, "on torch arrays the forward gave a different value from NumPy's"),
     "array neither taken nor held": ((lambda: 1.0, {"x": randn(3)}, {"x": randn(3)}), ValueError,
                                      "does not take x as arguments"),
     "array output, grads without dout": ((lambda x: 2 * x, {"x": randn(3)}, {"x": randn(3)}), ValueError,

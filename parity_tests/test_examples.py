@@ -73,6 +73,19 @@ def test_the_planted_bug_is_named_at_the_right_tensor(name, dtype):
     assert report.first_failure is not None and report.first_failure.name == planted["expected"], f"\n{report}"
 
 
+def test_the_sweep_script_runs():
+    result = run("scripts/examples_sweep.py", "--seeds", "1")
+    assert result.returncode == 0 and result.stdout.strip().endswith("PASS"), result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_twenty_seeds_without_a_false_alarm_and_every_bug_named():
+    result = run("scripts/examples_sweep.py", "--seeds", "20")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("false alarms 0/20 seeds") == 2 * len(EXAMPLES)
+    assert "0 missed or misnamed" in result.stdout
+
+
 def test_an_example_runs_as_a_script():
     result = run("examples/keras_like.py")
     assert result.returncode == 0, result.stderr

@@ -1,8 +1,8 @@
 """The autograd reference: the user's own NumPy forward run on torch arrays (torch._numpy), differentiated by autograd.
 
 torch._numpy is torch's NumPy-compatible layer (the one torch.compile uses for NumPy code): its arrays wrap tensors,
-so a forward written against `np` builds an autograd graph when `np` is rebound to it. Tested on torch 2.14; the
-layer exists since torch 2.1 and is private, so another version may lack a call (the error says which one).
+so a forward written against `np` builds an autograd graph when `np` is rebound to it. Tested on the releases in
+TESTED_TORCH; the layer exists since torch 2.1 and is private, so another one may lack a call (the error names it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .inputs import Leaf, rebuild, result_of
 from .reach import borrowed
 from .report import as_numpy
 
-TESTED_TORCH = "2.14"  # the torch release the autograd reference is tested on (the README names the range)
+TESTED_TORCH = ("2.14",)  # torch releases the autograd reference was tested on; the README names them
 PASSTHROUGH = {"errstate", "seterr", "geterr", "printoptions", "set_printoptions", "get_printoptions"}  # no arithmetic
 OTHER_REFERENCES = ("use reference='numerical' (central differences in float64, slower), or reference=<a torch "
                     "function taking the same names>")
@@ -34,7 +34,7 @@ def torch_numpy():
         import torch._numpy as tnp
     except ImportError as error:
         raise RuntimeError(f"torch {torch.__version__} has no torch._numpy, which the autograd reference runs your "
-                           f"NumPy forward on (tested on torch {TESTED_TORCH}); {OTHER_REFERENCES}") from error
+                           f"NumPy forward on (tested on torch {', '.join(TESTED_TORCH)}); {OTHER_REFERENCES}") from error
     return tnp
 
 

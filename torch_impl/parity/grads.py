@@ -76,8 +76,8 @@ def _rtol(rtol, reference, leaves: list[Leaf], result: Result) -> float:
 
 def _agree(values: dict, result: Result, rtol: float, rerun) -> None:
     """The forward on torch arrays must give the NumPy forward's values, or its gradients are of something else."""
-    pairs = [("its value", result.value, values["value"])]
-    pairs += [(f"intermediate '{name}'", v, values[name]) for name, v in result.intermediates.items() if name in values]
+    pairs = [("value", result.value, values["value"])]
+    pairs += [(f"value of '{name}'", v, values[name]) for name, v in result.intermediates.items() if name in values]
     for what, numpy_value, torch_value in pairs:
         a, b = as_numpy(numpy_value), as_numpy(torch_value)
         if a.shape != b.shape or not diff(what, b.astype(np.float64), a.astype(np.float64), rtol).ok:
