@@ -62,6 +62,24 @@ def test_the_grads_callable_runs_right_after_the_numpy_forward_and_objects_are_r
     assert type(layer.x) is np.ndarray and layer.x is x and type(layer.w) is np.ndarray
 
 
+@pytest.mark.parametrize("reference", ["autograd", "numerical"])
+def test_the_grads_callable_runs_after_the_numpy_forward_and_before_any_reference_run(reference):
+    runs, seen = torch.zeros(()), []  # a tensor counter: nothing the reference run restores
+
+    def forward(x):
+        runs.add_(1)
+        return (x**2).sum()
+
+    x = randn(3)
+    assert check_grads(forward, {"x": x}, lambda d: seen.append(int(runs)) or 2 * x, reference=reference).ok
+    assert seen == [1]
+
+
+def test_a_numpy_array_on_the_left_of_a_torch_array_keeps_the_graph():
+    held = (np.array([1.0, -2.0, 3.0]),)  # in a tuple, so it stays NumPy during the reference run
+    assert check_grads(lambda x: np.sum(held[0] * x), {"x": randn(3)}, {"x": held[0]}).ok
+
+
 def test_dout_is_one_for_a_loss_and_random_from_its_own_stream_for_an_array():
     seen = []
     check_grads(lambda x: (x**2).sum(), {"x": randn(3)}, lambda d: seen.append(d) or 2 * randn(3))
