@@ -36,7 +36,7 @@ def check_grads(forward, arrays: dict, grads, *, dout=None, reference="autograd"
                          "(x = x - x.mean(0))")
     check_finite(result)
     if result.kind == "array" and dout is None and not callable(grads):
-        raise ValueError("forward returns an array, and grads given as values were computed for some upstream gradient "
+        raise ValueError("forward returns an array, and grads given as values were computed for an upstream gradient "
                          "check_grads cannot know: pass it as dout=..., or give grads as a callable taking dout")
     dout = upstream(result, dout, seed)
     hand = hand_written(grads, dout, leaves, arrays, result)  # now: objects still hold their forward's state
@@ -65,7 +65,7 @@ def check_grads(forward, arrays: dict, grads, *, dout=None, reference="autograd"
 
 def _rtol(rtol, reference, leaves: list[Leaf], result: Result) -> float:
     """The table's one-step tolerance for the arrays' dtype (float32 if any array is); at least 1e-6 for the
-    numerical reference, whose own error on correct code reaches 2e-8."""
+    numerical reference, whose own error on correct code stays near 1e-8."""
     if rtol is not None:
         return rtol
     dtypes = {as_numpy(leaf.value).dtype for leaf in leaves if leaf.differentiable} or {as_numpy(result.value).dtype}

@@ -20,7 +20,6 @@ class Leaf:
 
     name: str
     key: str  # the name in `arrays` it belongs to
-    index: int | None  # its place in a list, or None
     value: object  # the user's own array or tensor
     differentiable: bool  # floating point; integer arrays are data
 
@@ -51,7 +50,7 @@ def leaves_of(arrays) -> list[Leaf]:
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 raise ValueError(f"arrays['{name}'] holds NaN or inf at {np.argwhere(~np.isfinite(a))[0].tolist()}: "
                                  "gradients of non-finite inputs cannot be checked")
-            leaves.append(Leaf(name, key, index, item, a.dtype.kind == "f"))
+            leaves.append(Leaf(name, key, item, a.dtype.kind == "f"))
     return leaves
 
 

@@ -51,7 +51,7 @@ class Row:
     max_actual: float = 0.0
     max_expected: float = 0.0
     grad: bool = False  # a gradient: judged against the report's gradient scale when both sides are ~ 0
-    error: np.ndarray | None = field(default=None, repr=False)  # |a - b| of a failing row, for plots
+    error: np.ndarray | None = field(default=None, repr=False, compare=False)  # |a - b| of a failing row, for plots
 
     @property
     def result(self) -> str:
