@@ -3,6 +3,7 @@ the Lightning script run on the tiny dataset."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 
 from torch_impl import to_torch
 from torch_impl.parity import Report, compare, diff
+from torch_impl.parity.numerical import differences
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: scripts/, examples/, ...
 
@@ -35,6 +37,15 @@ def check(module, *inputs, **kwargs) -> Report:
     return report
 
 
+def load_example(name: str):
+    """examples/<name>.py as a module (examples/ is a folder of scripts, not a package)."""
+    path = ROOT / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"examples.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def close(name: str, actual, expected, rtol: float, atol: float = 0.0) -> None:
     """The one value assertion: shape and dtype first, then normwise max|a - b| <= atol + rtol * max|b|."""
     row = diff(name, actual, expected, rtol, atol)
@@ -55,17 +66,9 @@ def run(*argv: str | os.PathLike, cwd: str | os.PathLike | None = None, env: dic
 
 
 def numerical_grad(f, array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar f() with respect to every entry of `array`, perturbed in place."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + eps
-        up = f()
-        array[i] = old - eps
-        down = f()
-        array[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
+    """Central differences of the scalar f() with respect to every entry of `array`, perturbed in place (the loop
+    of check_grads' numerical reference)."""
+    return differences(f, array, f(), eps)[0]
 
 
 # Central differences with step h = 1e-6 in float64 carry a truncation error of about h**2 and a rounding error of

@@ -1,4 +1,4 @@
-"""The README's code must run: its example of checking a hand-written backward is executed here."""
+"""The README's code must run: its examples of checking a hand-written backward are executed here."""
 
 import re
 import runpy
@@ -7,14 +7,35 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def python_block(heading: str) -> str:
-    section = README.read_text().split(f"## {heading}\n", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+def python_blocks(heading: str) -> list[str]:
+    """The ```python blocks of a '## heading' section, its ### subsections included."""
+    section = README.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
 
 
-def test_checking_your_own_backward_example_runs_and_passes(tmp_path):
+def run_block(tmp_path, code: str) -> dict:
     script = tmp_path / "example.py"
-    script.write_text(python_block("Checking your own backward"))
-    namespace = runpy.run_path(str(script))
-    assert namespace["report"].ok
-    assert [row.name for row in namespace["report"].rows] == ["output", "input.grad"]
+    script.write_text(code)
+    return runpy.run_path(str(script))
+
+
+def test_the_check_grads_example_runs_and_passes(tmp_path):
+    report = run_block(tmp_path, python_blocks("Checking your own backward")[0])["report"]
+    assert report.ok and [row.name for row in report.rows] == ["x", "w", "b"]
+
+
+def test_the_pytest_example_passes_and_fails_on_a_wrong_backward(tmp_path):
+    namespace = run_block(tmp_path, python_blocks("Checking your own backward")[1])
+    namespace["test_tanh_backward"]()
+    namespace["tanh_backward"].__globals__["tanh_backward"] = lambda dout, cache: dout * (1 - cache)
+    try:
+        namespace["test_tanh_backward"]()
+    except AssertionError as error:
+        assert "first disagreement: x" in str(error)
+    else:
+        raise AssertionError("assert_grads passed a wrong tanh backward")
+
+
+def test_the_compare_example_runs_and_passes(tmp_path):
+    report = run_block(tmp_path, python_blocks("Checking your own backward")[2])["report"]
+    assert report.ok and [row.name for row in report.rows] == ["output", "input.grad"]

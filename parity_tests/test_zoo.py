@@ -31,7 +31,7 @@ def test_without_the_catching_input_the_bug_passes_unnoticed(bug):
                                   "transposed_weight_grad", "bias_grad_averaged", "softmax_diagonal_only"])
 def test_the_correct_scratch_module_passes_the_same_check(name):
     bug = next(bug for bug in zoo.BUGS if bug.name == name)
-    case = bug.make(True, 0)
+    case = bug.make(0)
     correct = to_scratch(case.torch_module)  # the twin holds the same weights as the wrong module
     assert compare(correct, case.torch_module, *case.inputs, **case.options).ok
 

@@ -8,8 +8,6 @@ from torch import nn
 
 import scratch
 import scratch.nn as snn
-from scratch import optim as soptim
-from scratch.layers import sigmoid
 
 
 class ClippedReLU(snn.ReLU):
@@ -37,13 +35,9 @@ class PreactivationSigmoid(snn.Sigmoid):
     """Takes the sigmoid derivative on the input z, z(1 - z), instead of on the output s, s(1 - s)."""
 
     def forward(self, x):
-        self.x = x
-        return sigmoid(x)
-
-    def backward(self, dout):
-        z = self._cached("x")
-        self.x = None
-        return dout * z * (1 - z)
+        out = super().forward(x)
+        self.out = x  # the mistake: backward's out * (1 - out) now reads the pre-activation
+        return out
 
 
 class TransposedGradLinear(snn.Linear):
@@ -123,10 +117,7 @@ class NoOneHotCrossEntropyLoss(snn.CrossEntropyLoss):
 class DiagonalSoftmax(snn.Softmax):
     """Softmax backward as the elementwise s(1 - s), ignoring the Jacobian's off-diagonal terms -s_i s_j."""
 
-    def backward(self, dout):
-        s = self._cached("out")
-        self.out = None
-        return dout * s * (1 - s)
+    backward = snn.Sigmoid.backward  # the sigmoid's dout * s * (1 - s), on the softmax's cached output s
 
 
 class SoftmaxMissingS(snn.Softmax):
@@ -136,10 +127,3 @@ class SoftmaxMissingS(snn.Softmax):
         s = self._cached("out")
         self.out = None
         return dout - (dout * s).sum(axis=self.dim, keepdims=True)
-
-
-class ForgetfulSGD(soptim.SGD):
-    """SGD in a training loop that forgot zero_grad(): each step's gradient piles onto the last ones."""
-
-    def zero_grad(self) -> None:
-        pass
