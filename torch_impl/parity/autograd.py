@@ -23,7 +23,7 @@ from .inputs import Leaf, rebuild, result_of
 from .reach import borrowed
 from .report import as_numpy
 
-TESTED_TORCH = ("2.14",)  # torch releases the autograd reference was tested on; the README names them
+TESTED_TORCH = ("2.13", "2.14")  # torch releases the autograd reference was tested on; the README names them
 PASSTHROUGH = {"errstate", "seterr", "geterr", "printoptions", "set_printoptions", "get_printoptions"}  # no arithmetic
 OTHER_REFERENCES = ("use reference='numerical' (central differences in float64, slower), or reference=<a torch "
                     "function taking the same names>")
