@@ -83,3 +83,13 @@ def check_finite_differences(layer, x: np.ndarray) -> None:
     assert_close("input", dx, numerical_grad(loss, x))
     for name, param in layer.named_parameters():
         assert_close(name, param.grad, numerical_grad(loss, param.data))
+
+
+def one_error(stderr: str, *phrases: str) -> str:
+    """A refused run's stderr: no traceback, one 'error:' message, holding every phrase; returns that message."""
+    assert "Traceback" not in stderr, stderr
+    messages = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(messages) == 1, f"expected one error message, got {len(messages)}:\n{stderr}"
+    for phrase in phrases:
+        assert phrase in messages[0], f"{phrase!r} not in the message:\n{messages[0]}"
+    return messages[0]

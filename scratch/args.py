@@ -3,8 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 from .models import ACTIVATIONS
+
+
+class Rule:
+    """One rule for a number option: `rule(text)` parses and checks a command-line value (an argparse type);
+    `rule.check(name, value)` checks a value that arrived some other way (a config file, a function argument)."""
+
+    def __init__(self, what: str, parse: type, ok: Callable[[float], bool]):
+        self.what, self.parse, self.ok, self.__name__ = what, parse, ok, what
+
+    def __call__(self, text: str):
+        try:
+            value = self.parse(text)
+        except ValueError:
+            value = None
+        if value is None or not self.ok(value):
+            raise argparse.ArgumentTypeError(f"expected {self.what}, got {text!r}")
+        return value
+
+    def check(self, name: str, value) -> None:
+        kinds = int if self.parse is int else int | float
+        if not isinstance(value, kinds) or isinstance(value, bool) or not self.ok(value):
+            raise ValueError(f"{name}: expected {self.what}, got {value}")
+
+
+POSITIVE_INT = Rule("a positive integer", int, lambda v: v >= 1)
+COUNT = Rule("an integer >= 0", int, lambda v: v >= 0)
+SEED = Rule("an integer from 0 to 4294967295", int, lambda v: 0 <= v < 2**32)
+RATE = Rule("a finite number > 0", float, lambda v: math.isfinite(v) and v > 0)
+NON_NEGATIVE = Rule("a finite number >= 0", float, lambda v: math.isfinite(v) and v >= 0)
+FACTOR = Rule("a number in (0, 1]", float, lambda v: 0 < v <= 1)
+PROBABILITY = Rule("a probability in [0, 1)", float, lambda v: 0 <= v < 1)
+TOLERANCE = Rule("a number >= 0", float, lambda v: v >= 0)
 
 
 def ints_arg(text: str) -> list[int]:
@@ -35,9 +69,11 @@ def add_model_args(parser: argparse.ArgumentParser, sizes: list[int]) -> None:
                         help="MLP hidden activation (default: relu)")
     parser.add_argument("--channels", type=ints_arg, default=[32, 64],
                         help="CNN: output channels of each conv block (default: 32,64)")
-    parser.add_argument("--hidden", type=int, default=128, help="CNN: width of the hidden Linear layer (default: 128)")
+    parser.add_argument("--hidden", type=POSITIVE_INT, default=128,
+                        help="CNN: width of the hidden Linear layer (default: 128)")
     parser.add_argument("--batch-norm", action="store_true", help="CNN: batch norm after each convolution")
-    parser.add_argument("--dropout", type=float, default=0.0, help="CNN: dropout before each Linear layer (default: 0)")
+    parser.add_argument("--dropout", type=PROBABILITY, default=0.0,
+                        help="CNN: dropout before each Linear layer (default: 0)")
 
 
 MODEL_ARGS = ("model", "sizes", "activation", "channels", "hidden", "batch_norm", "dropout")
