@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import ROOT, one_error
+from helpers import ROOT, one_error, run
 
 import scratch
 from torch_impl.cli import main
@@ -101,3 +102,27 @@ def test_load_state_dict_checks_every_dtype_before_writing(bad):
     with pytest.raises(ValueError, match=rf"'2.weight' holds {bad.dtype} values, expected real numbers"):
         model.load_state_dict(new)
     assert all(np.array_equal(model.state_dict()[key], value) for key, value in before.items()), "half-loaded"
+
+
+@pytest.fixture
+def corrupt_gzip_data(tiny_data_dir):
+    """The tiny data with MNIST's training images as a .gz whose deflate stream is damaged."""
+    raw = tiny_data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    packed = bytearray(gzip.compress(raw.read_bytes()))
+    packed[40:60] = bytes(b ^ 0xFF for b in packed[40:60])
+    raw.with_suffix(".gz").write_bytes(bytes(packed))
+    raw.unlink()
+    return tiny_data_dir, raw.with_suffix(".gz")
+
+
+def test_a_corrupt_gzip_is_one_message_in_every_entry_point(corrupt_gzip_data, tmp_path, capsys):
+    data_dir, bad = corrupt_gzip_data
+    expected = (str(bad), "delete it and fetch it again")
+    refused(capsys, ["twin", "--data-dir", str(data_dir), "--limit-steps", "1"], *expected)
+    train_numpy = run("scripts/train_numpy.py", "--data-dir", data_dir, "--out", tmp_path / "run", "--dry-run")
+    assert train_numpy.returncode == 2
+    one_error(train_numpy.stderr, *expected)
+    lightning = run("scripts/train_mnist.py", "--data.data_dir", data_dir, "--trainer.default_root_dir",
+                    tmp_path / "runs", "--data.download", "false", cwd=tmp_path)
+    assert lightning.returncode == 2
+    one_error(lightning.stderr, *expected)

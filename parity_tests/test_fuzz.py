@@ -101,18 +101,26 @@ def test_fuzz_dataset_contents(tiny_data_dir, idx_writer, labels, image_shape, i
 
 
 JUNK = st.sampled_from(["", "abc", "1e", "--", "0x10", " ", "1,2", "nan", "-inf"])
-SIZES = st.one_of(
-    st.lists(st.integers(1, 12), min_size=2, max_size=4).map(lambda w: ",".join(map(str, w))),
+WIDTHS = st.lists(st.integers(1, 12), min_size=2, max_size=4).map(lambda w: ",".join(map(str, w)))
+BAD_SIZES = st.one_of(
     st.sampled_from(["784,100000000,10", "100000000000,2", "4,99999999999", "3.5,2", "-1,2", "4,,2", "784", "0,3"]),
     JUNK)
-FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), JUNK)
+ANY_FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), JUNK)
 
 
-def options(**strategies) -> st.SearchStrategy[list[str]]:
-    """A random subset of the options, each with a random value ('' values of flags mean present)."""
-    def flatten(chosen: dict) -> list[str]:
-        return [part for name, value in chosen.items() for part in (f"--{name}", value) if part is not None]
-    return st.fixed_dictionaries({}, optional=strategies).map(flatten)
+def ints(low: int, high: int) -> st.SearchStrategy[str]:
+    return st.integers(low, high).map(str)
+
+
+def options(choices: dict[str, tuple[st.SearchStrategy, st.SearchStrategy]]) -> st.SearchStrategy[list[str]]:
+    """Command lines from {option: (valid values, bad values)}: a random subset of the options, half the time with
+    valid values only (whole runs), half the time a valid value three times in four (refusals, mostly)."""
+    def line(strategies: dict) -> st.SearchStrategy[list[str]]:
+        return st.fixed_dictionaries({}, optional=strategies).map(
+            lambda chosen: [part for name, value in chosen.items() for part in (f"--{name}", value)])
+    valid = {name: good for name, (good, _) in choices.items()}
+    mixed = {name: st.one_of(good, good, good, bad) for name, (good, bad) in choices.items()}
+    return st.one_of(line(valid), line(mixed))
 
 
 def judge(code, out: str, err: str, json_out: bool, prog: str) -> None:
@@ -126,18 +134,19 @@ def judge(code, out: str, err: str, json_out: bool, prog: str) -> None:
         json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
 
 
-@given(options(sizes=SIZES,
-               steps=st.one_of(st.integers(-2, 3).map(str), JUNK),
-               **{"batch-size": st.one_of(st.integers(-2, 16).map(str), st.sampled_from(["1000000000", "10**3"]))},
-               lr=FLOATS,
-               rtol=FLOATS,
-               seed=st.one_of(st.sampled_from(["-1", "0", "4294967295", "4294967296", "99999999999999999999"]), JUNK),
-               dtype=st.sampled_from(["float32", "float64", "float16", "int8"]),
-               optimizer=st.sampled_from(["sgd", "momentum", "adam", "lion"]),
-               loss=st.sampled_from(["mse", "bce", "nll", "cross_entropy", "hinge"]),
-               activation=st.sampled_from(["relu", "tanh", "bogus"]),
-               device=st.sampled_from(["cpu", "toaster", "cuda:99"])),
-       st.booleans())
+@given(options({
+    "sizes": (WIDTHS, BAD_SIZES),
+    "steps": (ints(0, 3), st.one_of(ints(-2, -1), JUNK)),
+    "batch-size": (ints(1, 16), st.sampled_from(["0", "-2", "1000000000", "10**3"])),
+    "lr": (st.floats(1e-4, 0.5).map(repr), ANY_FLOAT),
+    "rtol": (st.floats(1e-12, 1e-2).map(repr), ANY_FLOAT),
+    "seed": (ints(0, 2**32 - 1), st.one_of(st.sampled_from(["-1", "4294967296", "9" * 20]), JUNK)),
+    "dtype": (st.sampled_from(["float32", "float64"]), st.sampled_from(["float16", "int8"])),
+    "optimizer": (st.sampled_from(["sgd", "momentum", "nesterov", "adam", "adamw"]), st.just("lion")),
+    "loss": (st.sampled_from(["mse", "bce", "nll", "cross_entropy"]), st.just("hinge")),
+    "activation": (st.sampled_from(["relu", "tanh", "gelu"]), st.just("bogus")),
+    "device": (st.just("cpu"), st.sampled_from(["toaster", "cuda:99", ""])),
+}), st.booleans())
 @FUZZ
 def test_fuzz_check_options(capsys, argv, json_out):
     argv = ["check", "--steps", "2", "--sizes", "6,5,3", *argv, *(["--json"] if json_out else [])]
@@ -157,19 +166,21 @@ def train_numpy():
     return module
 
 
-@given(options(sizes=st.one_of(st.lists(st.integers(1, 12), max_size=2).map(
-                   lambda w: ",".join(map(str, [784, *w, 10]))), SIZES),
-               lr=FLOATS,
-               gamma=FLOATS,
-               **{"batch-size": st.one_of(st.integers(-1, 64).map(str), JUNK)},
-               seed=st.one_of(st.integers(-2, 2**33).map(str), JUNK),
-               optimizer=st.sampled_from(["sgd", "momentum", "adam", "rmsprop"]),
-               dtype=st.sampled_from(["float32", "float64", "bfloat16"]),
-               model=st.sampled_from(["mlp", "mlp", "cnn", "resnet"]),
-               channels=st.one_of(st.sampled_from(["2", "2,3", "0,2", "1,1,1,1,1,1", "99999999999"]), JUNK),
-               hidden=st.one_of(st.integers(-1, 8).map(str), JUNK),
-               dropout=FLOATS))
-@settings(FUZZ, max_examples=60)
+@given(options({
+    "sizes": (st.lists(st.integers(1, 12), max_size=2).map(lambda w: ",".join(map(str, [784, *w, 10]))),
+              st.one_of(WIDTHS, BAD_SIZES)),
+    "lr": (st.floats(1e-4, 0.5).map(repr), ANY_FLOAT),
+    "gamma": (st.floats(0.1, 1.0).map(repr), ANY_FLOAT),
+    "batch-size": (ints(1, 64), st.one_of(ints(-1, 0), JUNK)),
+    "seed": (ints(0, 2**32 - 1), st.one_of(ints(-2, -1), st.just(str(2**33)), JUNK)),
+    "optimizer": (st.sampled_from(["sgd", "momentum", "adam"]), st.just("rmsprop")),
+    "dtype": (st.sampled_from(["float32", "float64"]), st.just("bfloat16")),
+    "model": (st.sampled_from(["mlp", "mlp", "cnn"]), st.just("resnet")),
+    "channels": (st.sampled_from(["2", "2,3"]), st.one_of(st.sampled_from(["0,2", "1,1,1,1,1,1", "99999999999"]), JUNK)),
+    "hidden": (ints(1, 8), st.one_of(ints(-1, 0), JUNK)),
+    "dropout": (st.floats(0, 0.9).map(repr), ANY_FLOAT),
+}))
+@settings(FUZZ, max_examples=40)
 def test_fuzz_train_numpy_options(train_numpy, tiny_data_dir, tmp_path_factory, capsys, argv):
     out = tmp_path_factory.mktemp("run")
     small = ["--sizes", "784,8,10", "--channels", "2", "--hidden", "4"]  # defaults the drawn options may override

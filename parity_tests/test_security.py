@@ -6,13 +6,14 @@ passes weights_only=True itself; a control in each test shows the payload does r
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pytest
 import torch
-from helpers import one_error, run
+from helpers import ROOT, one_error, run
 from torch.utils.data import DataLoader, TensorDataset
 
 from torch_impl.cli import main
@@ -116,3 +117,19 @@ def test_convert_never_unpickles_an_object_npz(tmp_path, capsys):
         unsafe["w"]
     assert marker.exists()
 
+
+
+def test_every_load_in_the_product_and_docs_is_weights_only():
+    """A guard against regressions: torch.load always with weights_only=True, no load_from_checkpoint (it loads with
+    torch's default), no allow_pickle=True, in the code and in every page a user might copy from."""
+    files = [*ROOT.glob("scratch/**/*.py"), *ROOT.glob("torch_impl/**/*.py"), *ROOT.glob("scripts/**/*.py"),
+             *ROOT.glob("docs/*.md"), ROOT / "README.md"]
+    found = []
+    for path in files:
+        text = path.read_text()
+        for match in re.finditer(r"torch\.load\(([^()]|\([^()]*\))*\)", text):
+            if "weights_only=True" not in match.group(0):
+                found.append(f"{path.relative_to(ROOT)}: {match.group(0)}")
+        found += [f"{path.relative_to(ROOT)}: {bad}" for bad in ("load_from_checkpoint(", "allow_pickle=True")
+                  if bad in text]
+    assert not found, "unsafe loads:\n" + "\n".join(found)
