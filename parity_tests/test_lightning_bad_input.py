@@ -14,6 +14,7 @@ import pytest
 import torch
 from helpers import ROOT, one_error, run
 
+from torch_impl.lit import LitClassifier
 from torch_impl.lit.guards import reserve_version
 from torch_impl.lit.run import cli_main
 
@@ -129,3 +130,14 @@ def test_resume_after_a_kill(tiny_data_dir, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((Path(resumed.stdout.strip().splitlines()[-1]) / "summary.json").read_text())
     assert summary["epochs"] == epoch + 2
+
+
+def test_a_checkpoint_of_another_model_is_one_message(tiny_data_dir, tmp_path, capsys):
+    other = LitClassifier(sizes=[784, 8, 10])
+    state = {f"model.{key}": value for key, value in other.model.state_dict().items()}
+    torch.save({"state_dict": state, "epoch": 0, "global_step": 0}, tmp_path / "small.ckpt")
+    root = tmp_path / "runs"
+    refused(capsys, ["--data.data_dir", str(tiny_data_dir), "--trainer.default_root_dir", str(root), *TINY,
+                     "--ckpt_path", str(tmp_path / "small.ckpt")],
+            "small.ckpt: its weights do not fit this model", "'0.weight' has shape (8, 784), the model expects (512, 784)")
+    assert run_folders(root) == []
