@@ -102,9 +102,6 @@ BAD_OPTIONS = {
     ("--gamma", "-5"): "--gamma: expected a number in (0, 1], got '-5'",
     ("--batch-size", "0"): "--batch-size: expected a positive integer, got '0'",
     ("--epochs", "0"): "--epochs: expected a positive integer, got '0'",
-    ("--hidden", "0"): "--hidden: expected a positive integer, got '0'",
-    ("--dropout", "1.5"): "--dropout: expected a probability in [0, 1), got '1.5'",
-    ("--dropout", "nan"): "--dropout: expected a probability in [0, 1), got 'nan'",
     ("--seed", "-1"): "--seed: expected an integer from 0 to 4294967295, got '-1'",
     ("--sizes", "784,3.7,10"): "expected comma-separated integers",
 }
@@ -123,7 +120,10 @@ def test_bad_options_are_refused_by_the_parser(train_numpy, capsys, option):
     (["--sizes", "784,128,5"], "--sizes ends with 5 outputs, but mnist has 10 classes"),
     (["--model", "cnn", "--sizes", "784,5"], "--sizes ends with 5 outputs, but mnist has 10 classes"),
     (["--sizes", "784,200000000,10"], "needs about"),
-], ids=["inputs", "classes", "cnn-classes", "absurd"])
+    (["--model", "cnn", "--hidden", "0"], "--hidden: expected a positive integer, got 0"),
+    (["--model", "cnn", "--dropout", "1.5"], "--dropout: expected a probability in [0, 1), got 1.5"),
+    (["--model", "cnn", "--dropout", "nan"], "--dropout: expected a probability in [0, 1), got nan"),
+], ids=["inputs", "classes", "cnn-classes", "absurd", "hidden", "dropout", "dropout-nan"])
 def test_a_model_that_cannot_fit_the_data_is_refused_before_loading_it(train_numpy, tmp_path, capsys, args, message):
     assert train_numpy.main(["--data-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "run"), *args]) == 2
     one_error(capsys.readouterr().err, message)

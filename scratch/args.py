@@ -41,6 +41,18 @@ PROBABILITY = Rule("a probability in [0, 1)", float, lambda v: 0 <= v < 1)
 TOLERANCE = Rule("a number >= 0", float, lambda v: v >= 0)
 
 
+def check_model_options(options, prefix: str = "--") -> None:
+    """The model options a parser or a config file lets through: every width, the CNN's hidden and dropout.
+
+    `options` is anything with those attributes (parsed options, a config); `prefix` names them as the user typed them.
+    """
+    for name in ("sizes", "channels"):
+        for width in getattr(options, name):
+            POSITIVE_INT.check(f"{prefix}{name}", width)
+    POSITIVE_INT.check(f"{prefix}hidden", options.hidden)
+    PROBABILITY.check(f"{prefix}dropout", options.dropout)
+
+
 def ints_arg(text: str) -> list[int]:
     """'784,128,10' -> [784, 128, 10], refusing anything but positive integers."""
     try:
@@ -69,11 +81,9 @@ def add_model_args(parser: argparse.ArgumentParser, sizes: list[int]) -> None:
                         help="MLP hidden activation (default: relu)")
     parser.add_argument("--channels", type=ints_arg, default=[32, 64],
                         help="CNN: output channels of each conv block (default: 32,64)")
-    parser.add_argument("--hidden", type=POSITIVE_INT, default=128,
-                        help="CNN: width of the hidden Linear layer (default: 128)")
+    parser.add_argument("--hidden", type=int, default=128, help="CNN: width of the hidden Linear layer (default: 128)")
     parser.add_argument("--batch-norm", action="store_true", help="CNN: batch norm after each convolution")
-    parser.add_argument("--dropout", type=PROBABILITY, default=0.0,
-                        help="CNN: dropout before each Linear layer (default: 0)")
+    parser.add_argument("--dropout", type=float, default=0.0, help="CNN: dropout before each Linear layer (default: 0)")
 
 
 MODEL_ARGS = ("model", "sizes", "activation", "channels", "hidden", "batch_norm", "dropout")

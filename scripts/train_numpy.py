@@ -22,7 +22,7 @@ from tqdm import tqdm
 import scratch
 from scratch import data, nn
 from scratch import optim as soptim
-from scratch.args import FACTOR, POSITIVE_INT, RATE, SEED, add_model_args, model_kwargs
+from scratch.args import FACTOR, POSITIVE_INT, RATE, SEED, add_model_args, check_model_options, model_kwargs
 from scratch.budget import check_memory
 from scratch.io import OutputPathError, check_folder, check_output, lock_folder, save_json, save_npz
 from scratch.models import build
@@ -101,6 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_before_training(args: argparse.Namespace) -> None:
     """Everything that can be refused before the data is read: the model against the data, memory, output paths."""
+    check_model_options(args)
     data.check_model_fits(args.dataset, args.sizes, args.model)
     shape = "-".join(map(str, args.sizes)) if args.model == "mlp" else f"cnn {','.join(map(str, args.channels))}"
     check_memory(f"{shape} {args.dtype} at batch {args.batch_size}", args.model, args.sizes,

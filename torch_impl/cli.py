@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 import scratch
-from scratch.args import POSITIVE_INT, RATE, SEED, TOLERANCE, add_model_args, sizes_arg
+from scratch.args import POSITIVE_INT, RATE, SEED, TOLERANCE, add_model_args, check_model_options, sizes_arg
 from scratch.budget import check_memory
 from scratch.io import check_output, json_text
 
@@ -130,6 +130,7 @@ def twin_command(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(TwinConfig)}
     config = TwinConfig(**{k: v for k, v in vars(args).items() if k in fields})
     check_training_values(config.lr)
+    check_model_options(config)
     scratch.data.check_model_fits(config.dataset, config.sizes, config.model)
     shape = "-".join(map(str, config.sizes)) if config.model == "mlp" else f"cnn {config.channels}"
     check_memory(f"{shape} {config.dtype} at batch {config.batch_size}", config.model, config.sizes,

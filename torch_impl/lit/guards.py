@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from scratch.args import COUNT, NON_NEGATIVE, POSITIVE_INT, PROBABILITY, RATE
+from scratch.args import COUNT, NON_NEGATIVE, POSITIVE_INT, PROBABILITY, RATE, check_model_options
 from scratch.budget import check_memory
 from scratch.data import DATASETS, TRAIN_SIZE, check_model_fits
 from scratch.io import check_folder
@@ -27,22 +27,19 @@ def check_config(config) -> None:
     """The values LitClassifier, the DataModule and the Trainer would trip over only later, named as on the
     command line; then memory and the output folder. Raises ValueError (or a subclass) with one message."""
     model, data = config.model, config.data
+    spec, prefix = (model.spec, "--model.spec.") if "spec" in model else (model, "--model.")  # ModelSpec or flat
     RATE.check("--model.lr", model.lr)
     NON_NEGATIVE.check("--model.weight_decay", model.weight_decay)
     PROBABILITY.check("--model.label_smoothing", model.label_smoothing)
-    PROBABILITY.check("--model.dropout", model.dropout)
-    POSITIVE_INT.check("--model.hidden", model.hidden)
-    for name in ("sizes", "channels"):
-        for width in getattr(model, name):
-            POSITIVE_INT.check(f"--model.{name}", width)
+    check_model_options(spec, prefix)
     POSITIVE_INT.check("--data.batch_size", data.batch_size)
     POSITIVE_INT.check("--data.val_size", data.val_size)
     COUNT.check("--data.num_workers", data.num_workers)
-    if data.dataset in DATASETS and len(model.sizes) >= 2:  # else LitClassifier and the DataModule say what is wrong
-        check_model_fits(data.dataset, list(model.sizes), model.model, "--model.sizes")
-    shape = "-".join(map(str, model.sizes)) if model.model == "mlp" else f"cnn {list(model.channels)}"
-    check_memory(f"{shape} at batch {data.batch_size}", model.model, list(model.sizes),
-                 min(data.batch_size, TRAIN_SIZE), "float32", list(model.channels), model.hidden)
+    if data.dataset in DATASETS and len(spec.sizes) >= 2:  # else LitClassifier and the DataModule say what is wrong
+        check_model_fits(data.dataset, list(spec.sizes), spec.model, f"{prefix}sizes")
+    shape = "-".join(map(str, spec.sizes)) if spec.model == "mlp" else f"cnn {list(spec.channels)}"
+    check_memory(f"{shape} at batch {data.batch_size}", spec.model, list(spec.sizes),
+                 min(data.batch_size, TRAIN_SIZE), "float32", list(spec.channels), spec.hidden)
     check_folder(config.trainer.default_root_dir or ".")
 
 
