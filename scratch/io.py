@@ -68,7 +68,7 @@ def _nearest_existing(path: Path) -> Path:
 
 
 def check_folder(folder: str | os.PathLike) -> Path:
-    """Make sure `folder` is, or can be made, a folder this process can write in; create nothing."""
+    """Make sure `folder` is, or can be made, a folder this process can write in; nothing is left behind."""
     folder = Path(folder)
     existing = _nearest_existing(folder)
     if not existing.is_dir():
