@@ -114,3 +114,13 @@ def finished_run(proc: subprocess.CompletedProcess) -> tuple[Path, dict]:
     run_dir = Path(proc.stdout.strip().splitlines()[-1])
     assert run_dir.is_dir(), f"the last line of stdout should be the run directory, got {run_dir}"
     return run_dir, json.loads((run_dir / "summary.json").read_text())
+
+
+def one_error(stderr: str, *phrases: str) -> str:
+    """A refused run's stderr: no traceback, one 'error:' message, holding every phrase; returns that message."""
+    assert "Traceback" not in stderr, stderr
+    messages = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(messages) == 1, f"expected one error message, got {len(messages)}:\n{stderr}"
+    for phrase in phrases:
+        assert phrase in messages[0], f"{phrase!r} not in the message:\n{messages[0]}"
+    return messages[0]

@@ -1,6 +1,7 @@
 """The NumPy IDX reader: valid raw and gzip files, and every damaged file refused with its name and the fault."""
 
 import gzip
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -124,3 +125,117 @@ def test_default_data_dir_follows_the_environment(monkeypatch, tmp_path):
     assert data.default_data_dir() == tmp_path
     monkeypatch.delenv("MLP_PARITY_DATA")
     assert str(data.default_data_dir()) == "data"
+
+
+DAMAGED = "the file is truncated or damaged: delete it and fetch it again"
+
+
+def peak_bytes(call) -> tuple[int, object]:
+    """Peak memory that NumPy and Python allocate while `call()` runs, and what it returned or raised."""
+    tracemalloc.start()
+    try:
+        outcome = call()
+    except Exception as err:  # noqa: BLE001 - returned for the caller to judge
+        outcome = err
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, outcome
+
+
+def test_gzip_bomb_is_read_no_further_than_its_header(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    declared = 1200 * 28 * 28
+    with gzip.open(path, "wb", compresslevel=1) as f:  # 1,200 images declared, 64 MB of pixels behind them
+        f.write(bytes([0, 0, 0x08, 3]) + np.array([1200, 28, 28], ">u4").tobytes())
+        for _ in range(64):
+            f.write(bytes(1 << 20))
+    peak, outcome = peak_bytes(lambda: data.read_idx(path))
+    assert isinstance(outcome, CorruptDataError) and "longer than its header" in str(outcome), outcome
+    assert peak < 2 * declared, f"{peak / 1e6:.1f} MB held for {declared / 1e6:.1f} MB of declared data"
+
+
+def test_raw_file_longer_than_its_header_is_refused_unread(tmp_path):
+    path = tmp_path / "labels-idx1-ubyte"
+    with open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x08, 1]) + np.array([10], ">u4").tobytes())
+        f.truncate(32 << 20)  # 32 MB, sparse
+    peak, outcome = peak_bytes(lambda: data.read_idx(path))
+    assert isinstance(outcome, CorruptDataError) and f"{32 << 20} bytes, but its header (10,)" in str(outcome)
+    assert peak < 1 << 20
+
+
+def test_header_declaring_more_than_memory_is_refused(tmp_path):
+    path = tmp_path / "images-idx3-ubyte.gz"  # 2**40 bytes declared: no machine here holds that
+    path.write_bytes(gzip.compress(bytes([0, 0, 0x08, 3]) + np.array([1 << 14, 1 << 13, 1 << 13], ">u4").tobytes()))
+    with pytest.raises(CorruptDataError, match="images-idx3-ubyte.gz: its header .* declares 1099511627776 bytes"):
+        data.read_idx(path)
+
+
+@pytest.mark.parametrize("damage", ["flipped", "not gzip"])
+def test_corrupt_gzip_gives_the_damaged_file_message(tmp_path, idx_writer, damage):
+    path = idx_writer(tmp_path / "labels-idx1-ubyte.gz", np.arange(200, dtype=np.uint8) % 10)
+    raw = bytearray(path.read_bytes())
+    if damage == "flipped":
+        raw[20:30] = bytes(b ^ 0xFF for b in raw[20:30])  # inside the deflate stream: zlib.error before the fix
+    else:
+        raw[:2] = b"PK"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptDataError) as err:
+        data.read_idx(path)
+    assert str(err.value).startswith(f"{path}: ") and str(err.value).endswith(DAMAGED) and "\n" not in str(err.value)
+
+
+def test_every_damaged_file_ends_with_the_same_advice(tmp_path, idx_writer):
+    truncated = idx_writer(tmp_path / "a-idx1-ubyte", np.arange(10, dtype=np.uint8))
+    truncated.write_bytes(truncated.read_bytes()[:-3])
+    header = tmp_path / "b-idx3-ubyte"
+    header.write_bytes(bytes([0, 0, 0x08, 3, 0, 0]))
+    magic = tmp_path / "c-idx3-ubyte"
+    magic.write_bytes(b"PK\x03\x04" + bytes(16))
+    for path in (truncated, header, magic):
+        with pytest.raises(CorruptDataError, match=f"{DAMAGED}$"):
+            data.read_idx(path)
+
+
+def write_split(root, idx_writer, images, labels, split="test", folder="MNIST"):
+    image_file, label_file = FILES[split]
+    idx_writer(root / folder / "raw" / image_file, images)
+    idx_writer(root / folder / "raw" / label_file, labels)
+
+
+@pytest.mark.parametrize("value", [1.5, np.nan, np.inf])
+def test_float_labels_must_be_whole_class_numbers(tiny_data_dir, idx_writer, value):
+    labels = np.arange(100, dtype=np.float32) % 10
+    labels[37] = value
+    write_split(tiny_data_dir, idx_writer, np.zeros((100, 28, 28), np.uint8), labels)
+    with pytest.raises(CorruptDataError, match=rf"t10k-labels-idx1-ubyte: label 37 is {value}; expected whole class"):
+        data.load("mnist", "test", tiny_data_dir)
+
+
+def test_whole_float_labels_load_as_int64(tiny_data_dir, idx_writer):
+    labels = np.arange(100) % 10
+    write_split(tiny_data_dir, idx_writer, np.zeros((100, 28, 28), np.uint8), labels.astype(np.float64))
+    np.testing.assert_array_equal(data.load("mnist", "test", tiny_data_dir)[1], labels)
+
+
+def test_a_file_of_zero_images_is_refused(tiny_data_dir, idx_writer):
+    assert data.read_idx(idx_writer(tiny_data_dir / "empty-idx3-ubyte", np.zeros((0, 28, 28), np.uint8))).shape == (
+        0, 28, 28)
+    write_split(tiny_data_dir, idx_writer, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), split="train")
+    with pytest.raises(CorruptDataError, match="train-images-idx3-ubyte holds no images"):
+        data.load("mnist", "train", tiny_data_dir)
+
+
+@pytest.mark.parametrize("shape, dtype", [((100, 32, 32), np.uint8), ((100, 28, 28), np.float32),
+                                          ((100, 784), np.uint8)])
+def test_images_must_be_28_by_28_bytes(tiny_data_dir, idx_writer, shape, dtype):
+    write_split(tiny_data_dir, idx_writer, np.zeros(shape, dtype), np.arange(100, dtype=np.uint8) % 10)
+    with pytest.raises(CorruptDataError, match=r"t10k-images-idx3-ubyte holds .* expected uint8 images \(N, 28, 28\)"):
+        data.load("mnist", "test", tiny_data_dir)
+
+
+def test_labels_of_the_wrong_ndim_name_both_files(tiny_data_dir, idx_writer):
+    write_split(tiny_data_dir, idx_writer, np.zeros((100, 28, 28), np.uint8), np.zeros((100, 1), np.uint8))
+    with pytest.raises(CorruptDataError, match=r"t10k-images-idx3-ubyte holds .*t10k-labels-idx1-ubyte holds"):
+        data.load("mnist", "test", tiny_data_dir)

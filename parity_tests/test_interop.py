@@ -4,7 +4,7 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from helpers import close
+from helpers import close, one_error
 from torch.utils.data import DataLoader, TensorDataset
 
 import scratch
@@ -149,3 +149,48 @@ def test_unreadable_npz_and_unknown_suffix_are_refused(tmp_path):
     with pytest.raises(WeightsFileError, match="out.onnx: cannot write"):
         write_weights(tmp_path / "out.onnx", {})
 
+
+
+def test_an_empty_npz_is_refused(tmp_path):
+    np.savez(tmp_path / "empty.npz")
+    with pytest.raises(WeightsFileError, match="empty.npz: holds no arrays"):
+        convert(tmp_path / "empty.npz", tmp_path / "empty.pt")
+    assert not (tmp_path / "empty.pt").exists()
+
+
+def test_an_npy_named_npz_is_named_for_what_it_is(tmp_path):
+    np.save(tmp_path / "weights.npy", np.zeros(3))
+    (tmp_path / "weights.npy").rename(tmp_path / "weights.npz")
+    with pytest.raises(WeightsFileError, match="weights.npz: holds a single array, expected an .npz of named arrays"):
+        read_weights(tmp_path / "weights.npz")
+
+
+@pytest.mark.parametrize("hparams", [["sizes", 3], "784-10", 7])
+def test_malformed_hyper_parameters_do_not_stop_a_conversion(lightning_run, tmp_path, hparams):
+    _, path = lightning_run
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["hyper_parameters"] = hparams
+    odd = tmp_path / "odd.ckpt"
+    torch.save(checkpoint, odd)
+    convert(odd, tmp_path / "w.npz")
+    assert sorted(read_weights(tmp_path / "w.npz")) == sorted(load_checkpoint(path)[0])
+    with pytest.raises(WeightsFileError, match="odd.ckpt: its hyper_parameters are .*, expected a mapping"):
+        scratch_from_checkpoint(odd)
+
+
+def test_unconvertible_tensors_and_arrays_name_the_file(tmp_path):
+    torch.save({"0.weight": torch.zeros(2, 2, dtype=torch.bfloat16)}, tmp_path / "half.pt")
+    with pytest.raises(WeightsFileError, match=r"half.pt: '0.weight' is torch.bfloat16, which NumPy cannot hold"):
+        read_weights(tmp_path / "half.pt")
+    np.savez(tmp_path / "text.npz", w=np.array(["a", "b"]))
+    with pytest.raises(WeightsFileError, match=r"text.npz: 'w' holds <U1 values, expected numbers"):
+        read_weights(tmp_path / "text.npz")
+
+
+def test_a_bad_destination_is_refused_before_reading(tmp_path, capsys):
+    (tmp_path / "w.npz").mkdir()
+    missing = tmp_path / "missing.ckpt"  # never read: the destination is checked first
+    for dst, reason in ((tmp_path / "w.npz", "w.npz: is a folder; expected a file name"),
+                        ("/proc/self/w.npz", "cannot write in /proc"), (tmp_path / "w.txt", "w.txt: cannot write")):
+        assert main(["convert", str(missing), str(dst)]) == 2
+        one_error(capsys.readouterr().err, reason)

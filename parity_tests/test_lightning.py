@@ -87,7 +87,7 @@ def test_ddp_on_two_cpu_processes(tiny_data_dir, tmp_path, resident):
 
 def test_missing_data_exits_with_one_message(tmp_path):
     proc = lightning_run(tmp_path / "empty", tmp_path / "runs", "--data.download", "false")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     message = proc.stderr.strip().splitlines()[-1]
     assert message.startswith("error: mnist data not found") and proc.stderr.count("error:") == 1
@@ -99,7 +99,7 @@ def test_truncated_file_exits_naming_it(tiny_data_dir, tmp_path):
     images = tiny_data_dir / "MNIST" / "raw" / FILES["train"][0]
     images.write_bytes(images.read_bytes()[:-100])
     proc = lightning_run(tiny_data_dir, tmp_path / "runs")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert str(images) in proc.stderr.strip().splitlines()[-1]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,9 @@ FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+TRAIN_SIZE = 60_000  # images in the training split of either dataset
+IMAGE_SHAPE = (28, 28)  # rows, cols of every image in both datasets
+DAMAGED = "the file is truncated or damaged: delete it and fetch it again"
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -42,32 +47,68 @@ def default_data_dir() -> Path:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (gzip when the name ends in .gz), checking magic number, dimensions and length."""
+    """Read one IDX file (gzip when the name ends in .gz): the header first, then exactly the data it declares.
+
+    A file holding more or less than its header declares is refused, without reading past the declared size, so a
+    damaged or hostile file never takes more memory than its own header claims.
+    """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
-            raw = f.read()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            return _read_idx(f, path)
     except FileNotFoundError as err:
         raise MissingDataError(f"{path}: no such file; check the path, or the data folder you gave") from err
-    except (OSError, EOFError) as err:  # gzip raises these for damaged archives
-        raise CorruptDataError(f"{path}: cannot be read ({err}); delete it and fetch it again") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or not 1 <= raw[3] <= 4:
-        raise CorruptDataError(
-            f"{path}: not an IDX file (expected a magic number 00 00 <type> <ndim>, got {raw[:4].hex(' ') or 'nothing'})"
-        )
-    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
+    except (OSError, EOFError, zlib.error) as err:  # gzip raises these for damaged archives
+        raise CorruptDataError(f"{path}: cannot be read ({err}); {DAMAGED}") from err
+
+
+def _read_idx(f, path: Path) -> np.ndarray:
+    magic = f.read(4)
+    if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_DTYPES or not 1 <= magic[3] <= 4:
+        raise CorruptDataError(f"{path}: not an IDX file (expected a magic number 00 00 <type> <ndim>, got "
+                               f"{magic.hex(' ') or 'nothing'}); {DAMAGED}")
+    dtype, ndim = np.dtype(_IDX_DTYPES[magic[2]]), magic[3]
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise CorruptDataError(f"{path}: truncated header ({4 + len(dims)} bytes, expected {4 + 4 * ndim}); {DAMAGED}")
+    shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
+    size = math.prod(shape) * dtype.itemsize  # exact: np.prod would overflow on a damaged header
     header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise CorruptDataError(f"{path}: truncated header ({len(raw)} bytes, expected {header}); delete it and fetch it again")
-    shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = header + math.prod(shape) * dtype.itemsize  # exact: np.prod would overflow on a damaged header
-    if len(raw) != expected:
-        raise CorruptDataError(
-            f"{path}: {len(raw)} bytes, but its header {shape} of {dtype} needs {expected}; "
-            "the file is truncated or damaged: delete it and fetch it again"
-        )
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    if isinstance(f, io.BufferedReader):  # a raw file: its length is known before reading any of it
+        length = os.fstat(f.fileno()).st_size
+        if length != header + size:
+            raise CorruptDataError(f"{path}: {length} bytes, but its header {shape} of {dtype} needs {header + size}; "
+                                   f"{DAMAGED}")
+    try:
+        buffer = np.empty(size, np.uint8)
+    except (MemoryError, ValueError) as err:
+        raise CorruptDataError(f"{path}: its header {shape} of {dtype} declares {size} bytes, more than this machine "
+                               f"can hold; {DAMAGED}") from err
+    filled = _read_into(f, memoryview(buffer))
+    if filled < size:
+        raise CorruptDataError(f"{path}: {header + filled} bytes, but its header {shape} of {dtype} needs "
+                               f"{header + size}; {DAMAGED}")
+    if f.read(1):
+        raise CorruptDataError(f"{path}: longer than its header {shape} of {dtype} declares ({header + size} bytes); "
+                               f"{DAMAGED}")
+    return buffer.view(dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+
+
+def _read_into(f, view: memoryview, chunk: int = 1 << 16) -> int:
+    """Fill `view` from `f`, a raw file directly, a gzip file a small chunk at a time (its readinto would copy the
+    whole request once more); returns the number of bytes read."""
+    filled = 0
+    while filled < len(view):
+        if isinstance(f, io.BufferedReader):
+            count = f.readinto(view[filled:])
+        else:
+            data = f.read(min(chunk, len(view) - filled))
+            count = len(data)
+            view[filled : filled + count] = data
+        if not count:
+            break
+        filled += count
+    return filled
 
 
 def find_file(folder: Path, name: str) -> Path | None:
@@ -111,18 +152,39 @@ def load(dataset: str = "mnist", split: str = "train", data_dir: str | os.PathLi
     folder = raw_folder(dataset, data_dir)
     image_path, label_path = (find_file(folder, name) for name in FILES[split])
     images, labels = read_idx(image_path), read_idx(label_path)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
+        raise CorruptDataError(f"{image_path} holds {images.shape} {images.dtype} values; expected uint8 images "
+                               f"(N, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}) as {dataset} has them; {DAMAGED}")
+    if labels.ndim != 1 or len(images) != len(labels):
         raise CorruptDataError(
             f"{image_path} holds {images.shape} and {label_path} holds {labels.shape}; "
             "expected (N, rows, cols) images and (N,) labels of the same N"
         )
+    if not len(labels):
+        raise CorruptDataError(f"{image_path} holds no images; {DAMAGED}")
     n_classes = len(DATASETS[dataset][3])
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+        if bad.size:
+            raise CorruptDataError(f"{label_path}: label {bad[0]} is {labels[bad[0]]}; expected whole class numbers "
+                                   f"0 to {n_classes - 1}; {DAMAGED}")
+    if labels.min() < 0 or labels.max() >= n_classes:
         raise CorruptDataError(
             f"{label_path}: labels run from {labels.min()} to {labels.max()}, but {dataset} has classes 0 to "
-            f"{n_classes - 1}; the file is damaged: delete it and fetch it again"
+            f"{n_classes - 1}; {DAMAGED}"
         )
     return images, labels.astype(np.int64)
+
+
+def check_model_fits(dataset: str, sizes: list[int], model: str = "mlp", option: str = "--sizes") -> None:
+    """Refuse widths that cannot take this dataset's images in or give one output per class."""
+    pixels, n_classes = IMAGE_SHAPE[0] * IMAGE_SHAPE[1], len(DATASETS[dataset][3])
+    if model == "mlp" and sizes[0] != pixels:
+        raise ValueError(f"{option} starts with {sizes[0]} inputs, but {dataset} images have {pixels} pixels "
+                         f"({IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]}); start it with {pixels}")
+    if sizes[-1] != n_classes:
+        raise ValueError(f"{option} ends with {sizes[-1]} outputs, but {dataset} has {n_classes} classes; "
+                         f"end it with {n_classes}")
 
 
 def normalize(images: np.ndarray, dataset: str, dtype=np.float32) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -25,6 +26,8 @@ ACTIVATIONS = {
 
 def check_sizes(sizes: Sequence[int], activation: str) -> list[int]:
     """Validate an architecture: at least an input and an output size, all positive, a known activation."""
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in sizes):
+        raise ValueError(f"layer widths must be whole numbers, got {list(sizes)}")
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"sizes must list at least two positive layer widths (input, ..., output), got {sizes}")

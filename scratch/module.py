@@ -141,7 +141,8 @@ class Module:
         return OrderedDict((key, np.array(_array(getattr(owner, attr)))) for key, owner, attr in self._state_slots())
 
     def load_state_dict(self, state_dict: Mapping[str, np.ndarray], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters and buffers; every key and shape is checked before anything is written."""
+        """Copy arrays into the parameters and buffers; every key, shape and dtype is checked before anything is
+        written, so on an error nothing is loaded."""
         slots = {key: (owner, attr) for key, owner, attr in self._state_slots()}
         arrays = {key: _array(getattr(owner, attr)) for key, (owner, attr) in slots.items()}
         missing = [k for k in arrays if k not in state_dict]
@@ -152,10 +153,13 @@ class Module:
         if strict and unexpected:
             problems.append(f"unexpected keys: {unexpected}")
         for key, array in arrays.items():
-            if key in state_dict and np.shape(state_dict[key]) != array.shape:
-                problems.append(
-                    f"'{key}' has shape {tuple(np.shape(state_dict[key]))}, the model expects {array.shape}"
-                )
+            if key not in state_dict:
+                continue
+            value = np.asarray(state_dict[key])
+            if value.dtype.kind not in "biuf":
+                problems.append(f"'{key}' holds {value.dtype} values, expected real numbers castable to {array.dtype}")
+            elif value.shape != array.shape:
+                problems.append(f"'{key}' has shape {value.shape}, the model expects {array.shape}")
         if problems:
             raise ValueError(
                 f"cannot load state_dict into {type(self).__name__} (nothing was loaded): " + "; ".join(problems)

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
+import os
 import sys
 
+import numpy as np
+import torch
 from tqdm import tqdm
 
 import scratch
-from scratch.args import add_model_args, sizes_arg
+from scratch.args import POSITIVE_INT, RATE, SEED, TOLERANCE, add_model_args, check_model_options, sizes_arg
+from scratch.budget import check_memory
+from scratch.io import check_output, json_text
 
-from .interop import convert
+from .interop import check_destination, convert
 from .parity import LOSSES
 from .parity.check import CheckConfig, run_check
 from .parity.trajectory import OPTIMIZERS, NonFiniteLoss
@@ -44,11 +48,25 @@ def add_check_parser(subparsers) -> None:
     add_training_args(p, d)
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default: {d.steps})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for weights and data (default: {d.seed})")
+    p.add_argument("--seed", type=SEED, default=d.seed, help=f"seed for weights and data (default: {d.seed})")
     p.add_argument("--device", default=d.device, help="device of the torch side, cpu or cuda (default: cpu)")
     p.add_argument("--rtol", type=float, default=None, help="normwise tolerance (default: the README's table)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(run=check_command)
+
+
+def check_training_values(lr: float | None, device: str = "cpu") -> None:
+    """--lr and --device, refused before any work: NaN compares False with every bound, so it is named here."""
+    if lr is not None:
+        RATE.check("--lr", lr)
+    try:
+        kind = torch.device(device)
+    except RuntimeError:
+        kind = None
+    if kind is None or kind.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device: expected cpu or cuda (cuda:N for one of several GPUs), got {device!r}")
+    if kind.type == "cuda" and (kind.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: torch sees {torch.cuda.device_count()} CUDA device(s); use cpu")
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -56,19 +74,24 @@ def check_command(args: argparse.Namespace) -> int:
     config = CheckConfig(**{k: v for k, v in vars(args).items() if k in fields})
     if config.steps < 0 or config.batch_size < 1:
         raise ValueError(f"--steps must be >= 0 and --batch-size >= 1, got {config.steps} and {config.batch_size}")
+    check_training_values(config.lr, config.device)
+    if config.rtol is not None:
+        TOLERANCE.check("--rtol", config.rtol)
+    check_memory(f"{'-'.join(map(str, config.sizes))} {config.dtype} at batch {config.batch_size}", "mlp", config.sizes,
+                 config.batch_size, config.dtype, copies=2)
     with tqdm(total=config.steps, desc="steps", disable=None, leave=False) as bar:
         step_report, traj_report = run_check(config, progress=bar.update)
     ok = step_report.ok and traj_report.ok
     worst = traj_report.worst if config.steps else step_report.worst
     if args.json:
-        print(json.dumps({
+        print(json_text({
             "config": dataclasses.asdict(config),
             "ok": ok,
             "step": step_report.to_dict(),
             "trajectory": traj_report.to_dict(),
             "max_loss_diff": traj_report.rows[0].max_rel,
             "worst": {"name": worst.name, "max_rel": worst.max_rel},
-        }, indent=2))
+        }))
         return 0 if ok else 1
     arch = "-".join(map(str, config.sizes))
     print(f"mlp-parity check: {arch} {config.activation}, {config.loss}, {config.dtype}, "
@@ -93,10 +116,11 @@ def add_twin_parser(subparsers) -> None:
                    "(default: $MLP_PARITY_DATA, else data/)")
     add_model_args(p, d)
     add_training_args(p, d)
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default: {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
-    p.add_argument("--limit-steps", type=int, default=None, help="stop after N steps (default: every batch)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for weights and shuffling (default: {d.seed})")
+    p.add_argument("--epochs", type=POSITIVE_INT, default=d.epochs, help=f"epochs (default: {d.epochs})")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=d.batch_size,
+                   help=f"batch size (default: {d.batch_size})")
+    p.add_argument("--limit-steps", type=POSITIVE_INT, default=None, help="stop after N steps (default: every batch)")
+    p.add_argument("--seed", type=SEED, default=d.seed, help=f"seed for weights and shuffling (default: {d.seed})")
     p.add_argument("--plot", default=None, help="write both loss curves to this PNG (default: no plot)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(run=twin_command)
@@ -105,13 +129,22 @@ def add_twin_parser(subparsers) -> None:
 def twin_command(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(TwinConfig)}
     config = TwinConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    check_training_values(config.lr)
+    check_model_options(config)
+    scratch.data.check_model_fits(config.dataset, config.sizes, config.model)
+    shape = "-".join(map(str, config.sizes)) if config.model == "mlp" else f"cnn {config.channels}"
+    check_memory(f"{shape} {config.dtype} at batch {config.batch_size}", config.model, config.sizes,
+                 min(config.batch_size, scratch.data.TRAIN_SIZE), config.dtype, config.channels, config.hidden,
+                 copies=4 if np.dtype(config.dtype) == np.float32 else 2)  # float32 trains two torch references too
+    if args.plot:
+        check_output(args.plot)
     train, test = load_split(config, "train"), load_split(config, "test")
     with tqdm(total=config.planned_steps(len(train[0])), desc="steps", disable=None, leave=False) as bar:
         result = run_twin(config, train, test, progress=bar.update)
     if args.plot:
         plot_losses(result, args.plot)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json_text(result.to_dict()))
         return 0 if result.ok else 1
     arch = f"{'-'.join(map(str, config.sizes))} {config.activation}" if config.model == "mlp" else (
         f"cnn {config.channels} hidden {config.hidden}")
@@ -145,6 +178,7 @@ def add_convert_parser(subparsers) -> None:
 
 
 def convert_command(args: argparse.Namespace) -> int:
+    check_destination(args.dst)
     print(f"wrote {convert(args.src, args.dst)}")
     return 0
 
@@ -158,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     add_convert_parser(subparsers)
     args = parser.parse_args(argv)
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+        return code
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, with the code a shell gives for SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except (ValueError, TypeError, RuntimeError, NonFiniteLoss, scratch.data.DatasetError) as err:
         print(f"mlp-parity {args.command}: error: {err}", file=sys.stderr)
         return 2
