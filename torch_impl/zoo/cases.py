@@ -195,3 +195,7 @@ BUGS = [
     Bug("softmax_missing_s", "softmax backward as dout - sum(dout * s), forgetting the factor s",
         "input.grad", "random upstream gradient", _softmax(SoftmaxMissingS), hidden_by="all-ones upstream gradient"),
 ]
+
+from .recurrent import RECURRENT_BUGS  # last: it builds on Bug and Case above
+
+BUGS += RECURRENT_BUGS
