@@ -1,0 +1,138 @@
+"""ELU, SiLU, Softplus, Hardtanh, RMSprop and Adagrad against torch, and torch's refusals of bad optimizer settings."""
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+from helpers import DTYPES, check, check_finite_differences, close, randn
+
+import scratch.nn as snn
+from scratch import optim as soptim
+from scratch.module import Parameter
+from torch_impl.parity import TRAJECTORY_RTOL, diff
+from torch_impl.parity.trajectory import optimizer_rows
+
+ACTIVATIONS = [
+    snn.ELU, lambda: snn.ELU(0.5), lambda: snn.ELU(2.0), snn.SiLU,
+    snn.Softplus, lambda: snn.Softplus(beta=2.0), lambda: snn.Softplus(beta=0.5, threshold=1.0),
+    snn.Hardtanh, lambda: snn.Hardtanh(-0.5, 2.0),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make", ACTIVATIONS)
+def test_activation_matches_torch(make, dtype):
+    x = 3 * randn(6, 7, dtype=dtype, zeros=True)  # both signs, planted zeros, past Hardtanh's ends and thresholds
+    check(make(), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gradients_at_the_kinks_follow_torch(dtype):
+    """At x == 0 ELU's gradient is alpha; at Hardtanh's ends it is 0; past the threshold Softplus is x."""
+    elu = snn.ELU(0.5)
+    elu(np.zeros(3, dtype))
+    close("ELU at 0", elu.backward(np.ones(3, dtype)), np.full(3, 0.5, dtype), rtol=0)
+    hardtanh = snn.Hardtanh(-0.5, 2.0)
+    x = np.array([-0.5, 2.0, 0.0, -1.0, 3.0], dtype)
+    check(hardtanh, x)
+    hardtanh(x)
+    close("Hardtanh ends", hardtanh.backward(np.ones(5, dtype)), np.array([0, 0, 1, 0, 0], dtype), rtol=0)
+    softplus = snn.Softplus(beta=2.0, threshold=4.0)
+    x = np.array([2.5, 1000.0, -1000.0], dtype)  # beta * x beyond the threshold, and far out both ways
+    with np.errstate(over="raise"):
+        check(softplus, x)
+        close("Softplus", softplus(x), np.array([2.5, 1000.0, 0.0], dtype), rtol=0)
+
+
+@pytest.mark.parametrize("make", ACTIVATIONS)
+def test_numpy_backward_matches_finite_differences(make):
+    x = randn(4, 5, seed=1)
+    x[np.abs(x) < 1e-3] = 0.5  # central differences straddle a kink within 1e-6 of it
+    check_finite_differences(make(), x)
+
+
+def test_hardtanh_needs_max_above_min():
+    with pytest.raises(ValueError, match="max_val > min_val, got min_val=1, max_val=1"):
+        snn.Hardtanh(1, 1)
+
+
+CONFIGS = [
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.05}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9}),
+    ("RMSprop", {"lr": 0.01, "centered": True}),
+    ("RMSprop", {"lr": 0.005, "momentum": 0.5, "centered": True, "weight_decay": 0.01}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.05}),
+    ("Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.5, "eps": 1e-6}),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, settings", CONFIGS)
+def test_optimizer_on_the_same_gradients(name, settings, dtype):
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal((5, 3)).astype(dtype)
+    param, t_param = Parameter(start.copy()), torch.nn.Parameter(torch.from_numpy(start.copy()))
+    opt = getattr(soptim, name)([param], **settings)
+    t_opt = getattr(torch.optim, name)([t_param], **settings)
+    for _ in range(100):
+        grad = rng.standard_normal((5, 3)).astype(dtype)
+        param.grad, t_param.grad = grad, torch.from_numpy(grad.copy())
+        opt.step()
+        t_opt.step()
+    rtol = TRAJECTORY_RTOL[np.dtype(dtype)]
+    rows = [diff("param", param.data, t_param, rtol)] + optimizer_rows(opt, t_opt, ["param"], rtol)
+    assert set(opt.state_dict()["state"][0]) == set(t_opt.state_dict()["state"][0])  # torch's keys, no more
+    assert all(row.ok for row in rows), rows
+
+
+@pytest.mark.parametrize("settings", [{}, {"initial_accumulator_value": 0.3}])
+def test_adagrad_holds_its_state_before_the_first_step_as_torch(settings):
+    param, t_param = Parameter(np.ones((2, 3))), torch.nn.Parameter(torch.ones(2, 3, dtype=torch.float64))
+    state, t_state = soptim.Adagrad([param], **settings).state_dict(), torch.optim.Adagrad([t_param], **settings)
+    t_state = t_state.state_dict()
+    assert set(state["state"][0]) == set(t_state["state"][0]) == {"step", "sum"}
+    close("sum", state["state"][0]["sum"], t_state["state"][0]["sum"], rtol=0)
+    assert state["state"][0]["step"] == float(t_state["state"][0]["step"]) == 0
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("SGD", {"lr": -0.1}), ("Adam", {"lr": float("nan")}), ("SGD", {"lr": 0.1, "momentum": -0.9}),
+    ("SGD", {"lr": 0.1, "weight_decay": -1e-4}), ("SGD", {"lr": 0.1, "nesterov": True}),
+    ("Adam", {"eps": -1e-8}), ("Adam", {"betas": (1.0, 0.999)}), ("Adam", {"betas": (0.9, -0.1)}),
+    ("AdamW", {"eps": -1.0}), ("AdamW", {"lr": -1.0}),
+    ("RMSprop", {"eps": -1e-8}), ("RMSprop", {"momentum": -0.5}), ("RMSprop", {"alpha": -0.9}),
+    ("Adagrad", {"lr_decay": -0.1}), ("Adagrad", {"initial_accumulator_value": -1.0}), ("Adagrad", {"eps": -1e-10}),
+])
+def test_bad_settings_are_refused_as_torch_refuses_them(name, settings):
+    with pytest.raises(ValueError) as torch_error:
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], **settings)
+    with pytest.raises(ValueError) as error:
+        getattr(soptim, name)([Parameter(np.ones(2))], **settings)
+    assert str(torch_error.value) in str(error.value)
+
+
+def test_a_nan_rate_is_refused_by_every_scratch_optimizer():
+    """Stricter than torch's SGD, which lets lr=nan through (its check is lr < 0) and trains to NaN."""
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+        with pytest.raises(ValueError, match="Invalid learning rate: nan"):
+            getattr(soptim, name)([Parameter(np.ones(2))], lr=float("nan"))
+
+
+def signature(fn, drop=("self", "params")) -> list[tuple[str, object]]:
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()
+            if p.name not in drop and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+@pytest.mark.parametrize("ours, theirs, extra", [
+    (snn.ELU, torch.nn.ELU, 1), (snn.SiLU, torch.nn.SiLU, 1), (snn.Softplus, torch.nn.Softplus, 0),
+    (snn.Hardtanh, torch.nn.Hardtanh, 3),  # inplace, and the deprecated min_value, max_value
+    (soptim.RMSprop, torch.optim.RMSprop, 4),  # capturable, foreach, maximize, differentiable
+    (soptim.Adagrad, torch.optim.Adagrad, 4),  # foreach, maximize, differentiable, fused
+])
+def test_arguments_follow_torch(ours, theirs, extra):
+    """torch's names, order and defaults, less the trailing options scratch lacks (inplace, foreach, ...)."""
+    mine, torch_args = signature(ours.__init__), signature(theirs.__init__)
+    assert mine == torch_args[: len(torch_args) - extra] and len(mine) == len(torch_args) - extra
