@@ -8,6 +8,11 @@ The demos, in the order of the notes (each runs with `python scripts/lectures/<d
     softmax_regression.py       4. softmax regression on MNIST, then one hidden layer
     universal_approximation.py  5. one hidden layer of 1 to 64 ReLU units fitting a curve
     logistic_graph.py           6. the logistic-regression graph, each local derivative against autograd
+    pruning.py                  7. magnitude pruning of the MNIST MLP, a NumPy mask against torch.nn.utils.prune
+    seeds.py                    8. the MNIST MLP from 20 seeds: how lucky can you get?
+    extrapolation.py            9. tanh, ReLU and GELU MLPs that learnt sin(x) on [-pi, pi], beyond the window
+    autoencoder.py             10. an MNIST autoencoder scoring Fashion-MNIST as anomalies, ROC AUC by hand
+    adding_problem.py          11. the adding problem: an LSTM remembers, a plain RNN struggles at length 30
 """
 
 from __future__ import annotations
