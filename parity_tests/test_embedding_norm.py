@@ -167,8 +167,8 @@ def test_arguments_follow_torch(ours, theirs, extra):
 
 
 def test_bad_inputs_say_what_was_expected():
-    with pytest.raises(ValueError, match=r"LayerNorm expects input of shape \(\*, 3, 4\), got \(2, 4, 3\)"):
-        snn.LayerNorm((3, 4))(randn(2, 4, 3, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"LayerNorm expects input of shape \(\*, 3, 4\), got \(2, 5, 4\)"):
+        snn.LayerNorm((3, 4))(randn(2, 5, 4, dtype=np.float32))
     with pytest.raises(ValueError, match=r"num_channels \(6\) must be divisible by num_groups \(4\)"):
         snn.GroupNorm(4, 6)
     with pytest.raises(ValueError, match=r"GroupNorm expects input of shape \(N, 6, \*\), got \(2, 5\)"):
