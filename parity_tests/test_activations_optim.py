@@ -7,9 +7,11 @@ import pytest
 import torch
 from helpers import DTYPES, check, check_finite_differences, close, randn
 
+import scratch
 import scratch.nn as snn
 from scratch import optim as soptim
 from scratch.module import Parameter
+from torch_impl import to_torch
 from torch_impl.parity import TRAJECTORY_RTOL, diff
 from torch_impl.parity.trajectory import optimizer_rows
 
@@ -71,21 +73,31 @@ CONFIGS = [
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, settings", CONFIGS)
-def test_optimizer_on_the_same_gradients(name, settings, dtype):
-    rng = np.random.default_rng(0)
-    start = rng.standard_normal((5, 3)).astype(dtype)
-    param, t_param = Parameter(start.copy()), torch.nn.Parameter(torch.from_numpy(start.copy()))
-    opt = getattr(soptim, name)([param], **settings)
-    t_opt = getattr(torch.optim, name)([t_param], **settings)
+def test_100_training_steps_with_torchs_optimizer(name, settings, dtype):
+    """A small tanh MLP and its twin, each trained by its own optimizer on the same batches: weights and state."""
+    model = scratch.mlp([6, 5, 3], "tanh", dtype=dtype, seed=0)
+    twin = to_torch(model)
+    optimizer = getattr(soptim, name)(model.parameters(), **settings)
+    t_optimizer = getattr(torch.optim, name)(twin.parameters(), **settings)
+    loss_fn, t_loss_fn = snn.MSELoss(), torch.nn.MSELoss()
+    rng, y = np.random.default_rng(1), randn(8, 3, dtype=dtype, seed=1)
     for _ in range(100):
-        grad = rng.standard_normal((5, 3)).astype(dtype)
-        param.grad, t_param.grad = grad, torch.from_numpy(grad.copy())
-        opt.step()
-        t_opt.step()
+        x = rng.standard_normal((8, 6)).astype(dtype)  # a fresh batch each step, the same on both sides
+        loss_fn(model(x), y)
+        optimizer.zero_grad()
+        model.backward(loss_fn.backward())
+        optimizer.step()
+        t_optimizer.zero_grad()
+        t_loss_fn(twin(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        t_optimizer.step()
     rtol = TRAJECTORY_RTOL[np.dtype(dtype)]
-    rows = [diff("param", param.data, t_param, rtol)] + optimizer_rows(opt, t_opt, ["param"], rtol)
-    assert set(opt.state_dict()["state"][0]) == set(t_opt.state_dict()["state"][0])  # torch's keys, no more
-    assert all(row.ok for row in rows), rows
+    names = [name for name, _ in model.named_parameters()]
+    t_state = twin.state_dict()
+    rows = [diff(key, value, t_state[key], rtol) for key, value in model.state_dict().items()]
+    rows += optimizer_rows(optimizer, t_optimizer, names, rtol)
+    for index in range(len(names)):  # torch's state keys, no more and no fewer
+        assert set(optimizer.state_dict()["state"][index]) == set(t_optimizer.state_dict()["state"][index])
+    assert all(row.ok for row in rows), "\n".join(f"{r.name}: {r.max_rel:.1e}" for r in rows)
 
 
 @pytest.mark.parametrize("settings", [{}, {"initial_accumulator_value": 0.3}])

@@ -180,6 +180,25 @@ def test_adding_problem_twins_agree(tmp_path):
     assert pngs(tmp_path) == ["adding_problem.png"]
 
 
+# -- bad options ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, argv, message", [
+    ("seeds", ["--seeds", "1"], "--seeds must be at least 2 for a spread, got 1"),
+    ("seeds", ["--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got '0'"),
+    ("pruning", ["--lr", "nan"], "argument --lr: expected a finite number > 0, got 'nan'"),
+    ("autoencoder", ["--seed", "-1"], "argument --seed: expected an integer >= 0, got '-1'"),
+    ("adding_problem", ["--lengths", "10", "1"], "every length must be at least 2 (one marker in each half)"),
+    ("extrapolation", ["--plot", "A_FILE"], "is a file, expected a folder for the figures"),
+])
+def test_bad_options_stop_before_any_work_with_one_message(lecture, capsys, tmp_path, name, argv, message):
+    (tmp_path / "A_FILE").write_text("not a folder")
+    argv = [str(tmp_path / arg) if arg == "A_FILE" else arg for arg in argv]
+    with pytest.raises(SystemExit) as stop:
+        lecture(name).main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert stop.value.code == 2 and len(errors) == 1 and message in errors[0] and "Traceback" not in err
+
+
 # -- the real data, short ----------------------------------------------------------------------------------------
 def needs(*datasets: str) -> None:
     for name in datasets:

@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import torch
-from common import parser, save_plot
+from common import parser, positive_float, positive_int, save_plot, seed
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -89,17 +89,15 @@ def train(cell: str, length: int, steps: int, hidden: int, lr: float, seed: int)
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--lengths", type=int, nargs="+", default=[10, 30],
+    p.add_argument("--lengths", type=positive_int, nargs="+", default=[10, 30],
                    help="sequence lengths T, each at least 2; 10 alone with --fast (default: 10 30)")
-    p.add_argument("--steps", type=int, default=1500, help="Adam steps of 64 sequences, 60 with --fast (default: 1500)")
-    p.add_argument("--hidden", type=int, default=16, help="hidden units of each recurrent layer (default: 16)")
-    p.add_argument("--lr", type=float, default=0.02, help="Adam learning rate (default: 0.02)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batches (default: 0)")
+    p.add_argument("--steps", type=positive_int, default=1500, help="Adam steps of 64 sequences, 60 with --fast (default: 1500)")
+    p.add_argument("--hidden", type=positive_int, default=16, help="hidden units of each recurrent layer (default: 16)")
+    p.add_argument("--lr", type=positive_float, default=0.02, help="Adam learning rate (default: 0.02)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights and the batches (default: 0)")
     args = p.parse_args(argv)
-    if min(args.lengths) < 2 or args.steps < 1:
-        print(f"error: every length must be at least 2 and --steps at least 1, got {args.lengths} and {args.steps}",
-              file=sys.stderr)
-        return 2
+    if min(args.lengths) < 2:
+        p.error(f"every length must be at least 2 (one marker in each half), got {args.lengths}")
     lengths, steps = ([10], 60) if args.fast else (args.lengths, args.steps)
     print(f"the adding problem: batches of 64, {steps} Adam steps, lr {args.lr}, {args.hidden} hidden units, float64;"
           f" always answering 1 scores MSE 1/6 = {BASELINE:.4f}")

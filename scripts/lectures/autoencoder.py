@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import parser, save_plot
+from common import add_data_dir, data_error, parser, positive_float, positive_int, save_plot, seed
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -110,20 +110,18 @@ def auc_pairs(normal: torch.Tensor, anomalies: torch.Tensor) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=5, help="passes over MNIST train, 2 with --fast (default: 5)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per Adam step (default: 128)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: 0.001)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default: 0)")
+    p.add_argument("--epochs", type=positive_int, default=5, help="passes over MNIST train, 2 with --fast (default: 5)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="images per Adam step (default: 128)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default: 0.001)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights and the batch order (default: 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of both twins (default: float32)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding MNIST/raw/ and FashionMNIST/raw/ (default: $MLP_PARITY_DATA, else data/)")
+    add_data_dir(p)
     args = p.parse_args(argv)
     try:
         train, normal, anomalies, description = load_pixels(args.data_dir, args.fast, np.dtype(args.dtype))
     except data.DatasetError as err:
-        print(f"error: {err} Or run with --fast to use synthetic data.", file=sys.stderr)
-        return 2
+        return data_error(err)
     epochs = 2 if args.fast else args.epochs
     rng = np.random.default_rng(args.seed)
     model = autoencoder(np.dtype(args.dtype), args.seed)

@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 import torch
-from common import parser, save_plot
+from common import parser, positive_float, positive_int, save_plot, seed
 from matplotlib.figure import Figure
 from universal_approximation import fit_numpy, fit_torch
 
@@ -50,9 +50,9 @@ def predict_torch(twin, x: np.ndarray) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=3000, help="full-batch Adam steps, 300 with --fast (default: 3000)")
-    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default: 0.01)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights (default: 0)")
+    p.add_argument("--steps", type=positive_int, default=3000, help="full-batch Adam steps, 300 with --fast (default: 3000)")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="Adam learning rate (default: 0.01)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights (default: 0)")
     args = p.parse_args(argv)
     steps = 300 if args.fast else args.steps
     x = np.linspace(-np.pi, np.pi, 200)[:, None]  # (200, 1): the training window

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import copy
 import sys
-from pathlib import Path
 
 import numpy as np
-from common import parser, save_plot
+from common import add_data_dir, data_error, parser, positive_float, positive_int, save_plot, seed
 from matplotlib.figure import Figure
 from softmax_regression import load_mnist, predict_numpy, predict_torch, train_numpy
 from torch import nn
@@ -71,19 +70,17 @@ def mask_differences(masks: list[np.ndarray], t_masks: list[np.ndarray], model: 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=3, help="training epochs before pruning, 1 with --fast (default: 3)")
-    p.add_argument("--hidden", type=int, default=300, help="hidden width of the 784-hidden-10 MLP (default: 300)")
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default: 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default: 0)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding MNIST/raw/ (default: $MLP_PARITY_DATA, else data/)")
+    p.add_argument("--epochs", type=positive_int, default=3, help="training epochs before pruning, 1 with --fast (default: 3)")
+    p.add_argument("--hidden", type=positive_int, default=300, help="hidden width of the 784-hidden-10 MLP (default: 300)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="SGD learning rate (default: 0.1)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights and the batch order (default: 0)")
+    add_data_dir(p)
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     try:
         x_train, y_train, x_test, y_test, description = load_mnist(args.data_dir, args.fast, rng)
     except data.DatasetError as err:
-        print(f"error: {err} Or run with --fast to use synthetic data.", file=sys.stderr)
-        return 2
+        return data_error(err)
     epochs = 1 if args.fast else args.epochs
     model = scratch.mlp([784, args.hidden, 10], "relu", seed=args.seed)
     for _ in range(epochs):

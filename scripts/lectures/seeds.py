@@ -10,10 +10,9 @@ synthetic data when the files are absent.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
-from common import parser, save_plot
+from common import add_data_dir, data_error, parser, positive_float, positive_int, save_plot
 from matplotlib.figure import Figure
 from softmax_regression import load_mnist, predict_numpy, predict_torch, train_numpy, train_torch
 
@@ -39,25 +38,21 @@ def train_seed(seed: int, splits, hidden: int, epochs: int, batch_size: int, lr:
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=20, help="seeds 0, 1, ..., seeds - 1; 3 with --fast (default: 20)")
-    p.add_argument("--epochs", type=int, default=1, help="passes over the training set per seed (default: 1)")
-    p.add_argument("--hidden", type=int, default=100, help="hidden width of the 784-hidden-10 MLP (default: 100)")
-    p.add_argument("--batch-size", type=int, default=100, help="images per SGD step (default: 100)")
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default: 0.1)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="seeds 0, 1, ..., seeds - 1; 3 with --fast (default: 20)")
+    p.add_argument("--epochs", type=positive_int, default=1, help="passes over the training set per seed (default: 1)")
+    p.add_argument("--hidden", type=positive_int, default=100, help="hidden width of the 784-hidden-10 MLP (default: 100)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="images per SGD step (default: 100)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="SGD learning rate (default: 0.1)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="precision of both twins (default: float32)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding MNIST/raw/ (default: $MLP_PARITY_DATA, else data/)")
+    add_data_dir(p)
     args = p.parse_args(argv)
-    if args.seeds < 2 or args.epochs < 1:
-        print(f"error: --seeds must be at least 2 and --epochs at least 1, got {args.seeds} and {args.epochs}",
-              file=sys.stderr)
-        return 2
+    if args.seeds < 2:
+        p.error(f"--seeds must be at least 2 for a spread, got {args.seeds}")
     try:
         *splits, description = load_mnist(args.data_dir, args.fast, np.random.default_rng(0))
     except data.DatasetError as err:
-        print(f"error: {err} Or run with --fast to use synthetic data.", file=sys.stderr)
-        return 2
+        return data_error(err)
     dtype = np.dtype(args.dtype)
     splits = [a.astype(dtype) if a.dtype.kind == "f" else a for a in splits]
     seeds = range(3 if args.fast else args.seeds)
