@@ -100,7 +100,7 @@ def test_numpy_backward_matches_finite_differences(cell):
         return float(np.sum(out * doutput) + sum(np.sum(f * d) for f, d in zip(fins, dfinals)))
 
     layer(x, state)
-    dx, dstate = layer.backward(doutput, tuple(dfinals) if cell == "lstm" else dfinals[0])
+    dx, dstate = layer.backward((doutput, tuple(dfinals) if cell == "lstm" else dfinals[0]))
     dstates = dstate if cell == "lstm" else (dstate,)
     assert_close("input", dx, numerical_grad(loss, x))
     for i, (s, ds) in enumerate(zip(states, dstates)):
@@ -187,4 +187,4 @@ def test_bad_inputs_say_what_was_expected():
     with pytest.raises(ValueError, match="positive integer hidden_size"):
         snn.GRU(4, 0)
     with pytest.raises(RuntimeError, match="before forward"):
-        snn.GRU(4, 5).backward(randn(6, 3, 5))
+        snn.GRU(4, 5).backward((randn(6, 3, 5), None))

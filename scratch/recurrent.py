@@ -1,9 +1,9 @@
 """Recurrent layers in NumPy (RNN, LSTM, GRU) with torch's weights, gate order and outputs; backward through time.
 
 A layer maps a sequence, (L, N, input_size) or (N, L, input_size) with batch_first, and an optional initial state
-to `(output, h_n)`, or `(output, (h_n, c_n))` for the LSTM, as torch does. `backward(doutput, dh_n)` takes the
-gradients of both outputs (None for zero) and returns those of both inputs: `(dinput, dh_0)`, or for the LSTM
-`(dinput, (dh_0, dc_0))`. Each class writes one time loop forward and its reverse; the shared base class runs the
+to `(output, h_n)`, or `(output, (h_n, c_n))` for the LSTM, as torch does. `backward(dout)` takes the gradient
+of that output, shaped like it, `(doutput, dh_n)` or `(doutput, (dh_n, dc_n))` (None for a zero gradient), and
+returns those of both inputs: `(dinput, dh_0)`, or for the LSTM `(dinput, (dh_0, dc_0))`. Each class writes one time loop forward and its reverse; the shared base class runs the
 layers, the input projection x @ W_ih.T for all steps at once, and the weight gradients.
 """
 
@@ -83,7 +83,8 @@ class _RNNBase(Module):
         h_n = tuple(np.stack(s) for s in zip(*finals))  # each (num_layers, N, H)
         return self._layout(x), self._pack(h_n)
 
-    def backward(self, doutput: np.ndarray | None, dh_n=None):
+    def backward(self, dout: tuple):
+        doutput, dh_n = dout
         caches = self._cached("caches")
         self.caches = None
         length, batch = caches[0][0].shape[:2]

@@ -32,5 +32,5 @@ class SequenceModel(Module):
             doutput[:, -1] = dlast
         else:
             doutput[-1] = dlast
-        dx, _ = self.rnn.backward(doutput)
+        dx, _ = self.rnn.backward((doutput, None))
         return dx

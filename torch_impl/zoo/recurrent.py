@@ -45,8 +45,8 @@ def compare_outputs(scratch_module: scratch.Module, torch_module: nn.Module, *in
                     output_names: Sequence[str] = ("output",), input_names: Sequence[str] = ("input",), seed: int = 0,
                     rtol: float | None = None, atol: float = 0.0) -> Report:
     """Like `compare`, for nested outputs and inputs, integer ids and optional states, with a random upstream
-    gradient per output unless `douts` lists them (flat). `backward` is called with one gradient per top-level
-    output, shaped like it: `lstm.backward(doutput, (dh_n, dc_n))`."""
+    gradient per output unless `douts` lists them (flat). `backward` is called with the gradient of the output,
+    shaped like it: `lstm.backward((doutput, (dh_n, dc_n)))`."""
     copy_into_torch(scratch_module.state_dict(), torch_module)
     scratch_module.zero_grad()
     torch_module.zero_grad(set_to_none=True)
@@ -59,10 +59,7 @@ def compare_outputs(scratch_module: scratch.Module, torch_module: nn.Module, *in
         rng = np.random.default_rng([seed, 1])
         douts = [rng.standard_normal(o.shape).astype(o.dtype) for o in outs]
     torch.autograd.backward(t_outs, [torch.from_numpy(d) for d in douts])
-    if isinstance(out, tuple):
-        dinputs = scratch_module.backward(*_rebuild(out, list(douts)))
-    else:
-        dinputs = (scratch_module.backward(douts[0]),)
+    dinputs = scratch_module.backward(_rebuild(out, list(douts)))
     report = Report(rtol=rtol, atol=atol)
     report.rows += [diff(name, o, t, rtol, atol) for name, o, t in zip(output_names, outs, t_outs)]
     t_params = dict(torch_module.named_parameters())
