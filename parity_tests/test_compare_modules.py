@@ -166,3 +166,59 @@ def test_user_written_module_is_compared_parameter_by_parameter():
     assert [row.name for row in report.rows] == ["output", "shift.grad", "scale.grad", "input.grad"]
     with pytest.raises(TypeError, match="Affine has no twin"):
         to_torch(Affine(4))
+
+
+class Gate(scratch.Module):
+    """x * h + c with an optional state (h, c), as a recurrent layer takes (x, (h_0, c_0)); `returns` picks the
+    state's gradient backward gives back."""
+
+    def __init__(self, returns="tuple"):
+        self.returns = returns
+
+    def forward(self, x, state=None):
+        self.x, self.state = x, state
+        return x if state is None else x * state[0] + state[1]
+
+    def backward(self, dout):
+        if self.state is None:
+            return dout, None
+        h, _ = self.state
+        dh, dc = dout * self.x, dout
+        return dout * h, {"tuple": (dh, dc), "wrong_dc": (dh, 2 * dc), "flat": dh}[self.returns]
+
+
+class TorchGate(nn.Module):
+    def forward(self, x, state=None):
+        return x if state is None else x * state[0] + state[1]
+
+
+def test_tuple_inputs_get_one_row_per_array_named_like_tuple_outputs():
+    x, state = randn(3, 4), (randn(3, 4, seed=1), randn(3, 4, seed=2))
+    report = compare(Gate(), TorchGate(), x, state)
+    assert report.ok and [row.name for row in report.rows] == ["output", "input0.grad", "input1[0].grad",
+                                                               "input1[1].grad"]
+    assert compare(Gate("wrong_dc"), TorchGate(), x, state).first_failure.name == "input1[1].grad"
+    flat = compare(Gate("flat"), TorchGate(), x, state)  # dh alone for the pair (h, c): no row may pass
+    assert [row.name for row in flat.rows if not row.ok] == ["input1[0].grad", "input1[1].grad"]
+    assert [row.name for row in compare(Gate(), TorchGate(), x, None).rows] == ["output", "input0.grad"]
+    assert [row.name for row in compare(Gate(), TorchGate(), x).rows] == ["output", "input.grad"]
+
+
+class PairSum(scratch.Module):
+    """a + b of one input, the pair (a, b); backward returns the pair's gradient."""
+
+    def forward(self, pair):
+        return pair[0] + pair[1]
+
+    def backward(self, dout):
+        return dout, dout
+
+
+class TorchPairSum(nn.Module):
+    def forward(self, pair):
+        return pair[0] + pair[1]
+
+
+def test_one_tuple_input_takes_the_backward_as_its_gradient():
+    report = compare(PairSum(), TorchPairSum(), (randn(3, 4), randn(3, 4, seed=1)))
+    assert report.ok and [row.name for row in report.rows] == ["output", "input[0].grad", "input[1].grad"]

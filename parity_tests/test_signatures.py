@@ -8,6 +8,7 @@ without a change here, and the to_torch check asks for one row of non-default ar
 from __future__ import annotations
 
 import inspect
+import typing
 
 import numpy as np
 import pytest
@@ -42,8 +43,20 @@ TORCH_ONLY = {
     "track_running_stats": "batch norm always tracks running statistics",
     "BatchNorm1d.bias": "torch's keyword-only switch for the shift alone; scratch's affine covers weight and bias",
     "BatchNorm2d.bias": "torch's keyword-only switch for the shift alone; scratch's affine covers weight and bias",
+    "GroupNorm.bias": "torch's keyword-only switch for the shift alone; scratch's affine covers weight and bias",
     "Identity.args": "torch's Identity accepts any arguments and ignores them",
     "Identity.kwargs": "torch's Identity accepts any arguments and ignores them",
+    "Hardtanh.min_value": "torch's deprecated alias of min_val",
+    "Hardtanh.max_value": "torch's deprecated alias of max_val",
+    "Embedding.max_norm": "looked-up rows are never renormalised",
+    "Embedding.norm_type": "the norm of max_norm, which is not implemented",
+    "Embedding.scale_grad_by_freq": "the weight gradient is never scaled by how often an id occurs in the batch",
+    "Embedding.sparse": "the weight gradient is a dense array",
+    "Embedding._weight": "torch's private initial weight; load_state_dict sets the weight",
+    "Embedding._freeze": "torch's private switch behind from_pretrained(freeze=True); every Parameter is trained",
+    "dropout": "recurrent layers apply no dropout between their layers",
+    "bidirectional": "recurrent layers run forward in time only",
+    "proj_size": "the LSTM has no projection of its hidden state",
     "maximize": "optimizers minimise",
     "foreach": "a torch implementation switch, no effect on the result",
     "fused": "a torch implementation switch, no effect on the result",
@@ -77,10 +90,16 @@ OPTIMIZERS = namesakes(soptim, torch.optim, soptim.Optimizer)
 
 
 def parameters(cls: type) -> list[inspect.Parameter]:
-    """The constructor's parameters after self; none when the class inherits a constructor that takes none."""
+    """The constructor's parameters after self; none when the class inherits a constructor that takes none. torch's
+    RNN, LSTM and GRU take (*args, **kwargs) and document their parameters in a typed overload: that one is used."""
     if cls.__init__ in (object.__init__, nn.Module.__init__):
         return []
-    return list(inspect.signature(cls.__init__).parameters.values())[1:]
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if [p.kind for p in params] == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]:
+        documented = [list(inspect.signature(overload).parameters.values())[1:]
+                      for overload in typing.get_overloads(cls.__init__)]
+        params = next((ps for ps in documented if ps and ps[0].kind == ps[0].POSITIONAL_OR_KEYWORD), params)
+    return params
 
 
 def entry(table: dict, cls: type, name: str):
@@ -156,6 +175,16 @@ BUILT = {
     "BatchNorm1d": ((4, 1e-3, 0.3, False), {}),
     "BatchNorm2d": ((4,), {"eps": 1e-3, "momentum": 0.3}),
     "Sequential": ((), {}),
+    "ELU": ((0.5,), {}),
+    "SiLU": ((), {}),
+    "Softplus": ((2.0, 10.0), {}),
+    "Hardtanh": ((-2.0, 3.0), {}),
+    "Embedding": ((7, 3), {"padding_idx": -2}),  # torch keeps the padding row as 5
+    "LayerNorm": (((3, 4),), {"eps": 1e-3, "bias": False}),
+    "GroupNorm": ((2, 6, 1e-3, False), {}),
+    "RNN": ((3, 4, 2, "relu"), {"bias": False, "batch_first": True}),
+    "LSTM": ((3, 4, 2), {"bias": False, "batch_first": True}),
+    "GRU": ((3, 4), {"num_layers": 2, "batch_first": True}),
     "MSELoss": ((), {"reduction": "sum"}),
     "CrossEntropyLoss": ((), {"reduction": "sum", "label_smoothing": 0.2}),
     "NLLLoss": ((), {"reduction": "sum"}),

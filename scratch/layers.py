@@ -1,4 +1,4 @@
-"""Layers and activations in NumPy: each forward caches what its backward needs, and backward sits right below."""
+"""Layers in NumPy (Linear, Sequential, reshapes, dropout): each forward caches what backward needs; backward follows."""
 
 from __future__ import annotations
 
@@ -8,20 +8,12 @@ import math
 
 import numpy as np
 
+from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, log_softmax, sigmoid
 from .module import Module, Parameter
 
-_erf = np.frompyfunc(math.erf, 1, 1)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-def log_softmax(x: np.ndarray, dim: int = -1) -> np.ndarray:
-    shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+# The activations live in activations.py; models, losses and older code import them from here too.
+__all__ = ["GELU", "Dropout", "Flatten", "Identity", "LeakyReLU", "Linear", "LogSoftmax", "ReLU", "Sequential",
+           "Sigmoid", "Softmax", "Tanh", "Unflatten", "log_softmax", "sigmoid"]
 
 
 def _check_input(x, layer: str, dtype: np.dtype, features: int | None = None) -> None:
@@ -74,125 +66,6 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
-
-
-class ReLU(Module):
-    """max(x, 0); the gradient at exactly 0 is 0, as in torch."""
-
-    def forward(self, x):
-        self.mask = x > 0
-        return np.maximum(x, 0)
-
-    def backward(self, dout):
-        dx = dout * self._cached("mask")
-        self.mask = None
-        return dx
-
-
-class LeakyReLU(Module):
-    """x where x > 0, else negative_slope * x."""
-
-    def __init__(self, negative_slope: float = 0.01):
-        self.negative_slope = negative_slope
-
-    def forward(self, x):
-        self.mask = x > 0
-        return np.where(self.mask, x, self.negative_slope * x)
-
-    def backward(self, dout):
-        dx = np.where(self._cached("mask"), dout, self.negative_slope * dout)
-        self.mask = None
-        return dx
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
-
-
-class Sigmoid(Module):
-    def forward(self, x):
-        self.out = sigmoid(x)
-        return self.out
-
-    def backward(self, dout):
-        out = self._cached("out")
-        self.out = None
-        return dout * out * (1 - out)
-
-
-class Tanh(Module):
-    def forward(self, x):
-        self.out = np.tanh(x)
-        return self.out
-
-    def backward(self, dout):
-        out = self._cached("out")
-        self.out = None
-        return dout * (1 - out * out)
-
-
-class GELU(Module):
-    """x * Phi(x) with the exact normal CDF, or torch's tanh approximation when approximate='tanh'."""
-
-    def __init__(self, approximate: str = "none"):
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.approximate = approximate
-
-    def forward(self, x):
-        self.x = x
-        if self.approximate == "tanh":
-            self.t = np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
-            return 0.5 * x * (1 + self.t)
-        return 0.5 * x * (1 + _erf(x / math.sqrt(2)).astype(x.dtype))
-
-    def backward(self, dout):
-        x = self._cached("x")
-        self.x = None
-        if self.approximate == "tanh":
-            t = self.t
-            dinner = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x**2)
-            return dout * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
-        cdf = 0.5 * (1 + _erf(x / math.sqrt(2)).astype(x.dtype))
-        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return dout * (cdf + x * pdf)
-
-    def extra_repr(self):
-        return f"approximate={self.approximate!r}"
-
-
-class Softmax(Module):
-    def __init__(self, dim: int = -1):
-        self.dim = dim
-
-    def forward(self, x):
-        e = np.exp(x - x.max(axis=self.dim, keepdims=True))
-        self.out = e / e.sum(axis=self.dim, keepdims=True)
-        return self.out
-
-    def backward(self, dout):
-        s = self._cached("out")
-        self.out = None
-        return s * (dout - (dout * s).sum(axis=self.dim, keepdims=True))  # full Jacobian, not s * (1 - s)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
-
-
-class LogSoftmax(Module):
-    def __init__(self, dim: int = -1):
-        self.dim = dim
-
-    def forward(self, x):
-        self.out = log_softmax(x, self.dim)
-        return self.out
-
-    def backward(self, dout):
-        out = self._cached("out")
-        self.out = None
-        return dout - np.exp(out) * dout.sum(axis=self.dim, keepdims=True)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
 
 class Identity(Module):

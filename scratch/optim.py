@@ -9,6 +9,11 @@ import numpy as np
 
 from .module import Parameter
 
+# Settings that must be >= 0, with the words torch's refusal uses for each ("Invalid learning rate: -1", ...).
+_NONNEGATIVE = {"lr": "learning rate", "eps": "epsilon value", "momentum": "momentum value",
+                "weight_decay": "weight_decay value", "alpha": "alpha value", "lr_decay": "lr_decay value",
+                "initial_accumulator_value": "initial_accumulator_value value"}
+
 
 class Optimizer:
     """Holds `param_groups` and per-parameter `state`, as torch.optim.Optimizer does."""
@@ -17,9 +22,9 @@ class Optimizer:
         params = list(params)
         if not params:
             raise ValueError("optimizer got an empty parameter list")
-        for key in ("lr", "weight_decay"):
-            if defaults.get(key, 0) < 0:
-                raise ValueError(f"{key} must be >= 0, got {defaults[key]}")
+        for key, words in _NONNEGATIVE.items():
+            if key in defaults and not 0.0 <= defaults[key]:  # NaN is refused too, as in torch
+                raise ValueError(f"Invalid {words}: {defaults[key]} ({key} must be a number >= 0)")
         self.defaults = defaults
         self.param_groups = [{"params": params, **defaults}]
         self.state: dict[Parameter, dict] = {}
@@ -51,11 +56,12 @@ class Optimizer:
 class SGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("Nesterov momentum requires a momentum > 0 and zero dampening")
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
                     "nesterov": nesterov}
         super().__init__(params, defaults)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening "
+                             f"(got momentum={momentum}, dampening={dampening})")
 
     def update(self, p, grad, state, group):
         if group["weight_decay"]:
@@ -76,8 +82,9 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False):
-        if not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        for i, beta in enumerate(betas):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta} (betas must lie in [0, 1))")
         defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad}
         super().__init__(params, defaults)
 
@@ -96,24 +103,14 @@ class Adam(Optimizer):
             grad = grad + wd * p.data
         state["step"] += 1
         step = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]  # updated in place, through one scratch buffer
-        tmp = grad - m
-        tmp *= 1 - beta1
-        m += tmp  # = beta1 * m + (1 - beta1) * g, as torch's lerp
+        m, v = state["exp_avg"], state["exp_avg_sq"]  # updated in place
+        m += (1 - beta1) * (grad - m)  # beta1 * m + (1 - beta1) * g, written as torch's lerp
         v *= beta2
-        np.multiply(grad, 1 - beta2, out=tmp)
-        tmp *= grad
-        v += tmp  # = beta2 * v + (1 - beta2) * g * g
+        v += (1 - beta2) * grad * grad
         if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        bias_correction1 = 1 - beta1**step
-        bias_correction2 = 1 - beta2**step
-        np.sqrt(v, out=tmp)
-        tmp /= math.sqrt(bias_correction2)
-        tmp += group["eps"]  # denom
-        np.divide(m, tmp, out=tmp)
-        tmp *= lr / bias_correction1
-        p.data -= tmp
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + group["eps"]
+        p.data -= m / denom * (lr / (1 - beta1**step))
 
 
 class AdamW(Adam):
@@ -122,6 +119,65 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """Divide the gradient by a running root mean square; `centered` subtracts the running mean first."""
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False):
+        defaults = {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay, "momentum": momentum,
+                    "centered": centered}
+        super().__init__(params, defaults)
+
+    def update(self, p, grad, state, group):
+        alpha, momentum = group["alpha"], group["momentum"]
+        if not state:
+            state["step"] = 0.0
+            state["square_avg"] = np.zeros_like(p.data)
+            if momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(p.data)
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(p.data)
+        state["step"] += 1
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1 - alpha) * (grad - grad_avg)  # as torch's lerp
+            avg = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+        else:
+            avg = np.sqrt(square_avg) + group["eps"]
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += grad / avg
+            p.data -= group["lr"] * buf
+        else:
+            p.data -= group["lr"] * (grad / avg)
+
+
+class Adagrad(Optimizer):
+    """Divide the gradient by the root of the sum of all its squares so far; the rate decays with lr_decay."""
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        defaults = {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
+                    "initial_accumulator_value": initial_accumulator_value, "eps": eps}
+        super().__init__(params, defaults)
+        for p in self.param_groups[0]["params"]:  # torch creates this state up front, before the first step
+            self.state[p] = {"step": 0.0, "sum": np.full_like(p.data, initial_accumulator_value)}
+
+    def update(self, p, grad, state, group):
+        state["step"] += 1
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] += grad * grad
+        p.data -= clr * (grad / (np.sqrt(state["sum"]) + group["eps"]))
 
 
 # The optimizer choices of the scripts and of `mlp-parity`: name -> (class, fixed settings), and default rates.

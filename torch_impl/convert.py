@@ -9,6 +9,9 @@ import torch
 from torch import nn
 
 import scratch.nn as snn
+from scratch.sequence import SequenceModel
+
+from .sequence import SequenceModel as TorchSequenceModel
 
 # Each scratch class and its torch twin, with the function that builds one from the other's settings.
 # Only exact types are matched: a subclass (your own layer, say) has no twin until you add it here.
@@ -24,6 +27,26 @@ _PAIRS = [
     (snn.Softmax, nn.Softmax, lambda m: nn.Softmax(m.dim), lambda m: snn.Softmax(m.dim)),
     (snn.LogSoftmax, nn.LogSoftmax, lambda m: nn.LogSoftmax(m.dim), lambda m: snn.LogSoftmax(m.dim)),
     (snn.Identity, nn.Identity, lambda m: nn.Identity(), lambda m: snn.Identity()),
+    (snn.ELU, nn.ELU, lambda m: nn.ELU(m.alpha), lambda m: snn.ELU(m.alpha)),
+    (snn.SiLU, nn.SiLU, lambda m: nn.SiLU(), lambda m: snn.SiLU()),
+    (snn.Softplus, nn.Softplus, lambda m: nn.Softplus(m.beta, m.threshold), lambda m: snn.Softplus(m.beta, m.threshold)),
+    (snn.Hardtanh, nn.Hardtanh, lambda m: nn.Hardtanh(m.min_val, m.max_val), lambda m: snn.Hardtanh(m.min_val, m.max_val)),
+    (snn.Embedding, nn.Embedding,
+     lambda m: nn.Embedding(m.num_embeddings, m.embedding_dim, m.padding_idx, dtype=_torch_dtype(m.weight.dtype)),
+     lambda m: _embedding(m)),
+    (snn.LayerNorm, nn.LayerNorm,
+     lambda m: nn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine, m.bias is not None, dtype=_dtype_of(m)),
+     lambda m: snn.LayerNorm(m.normalized_shape, m.eps, m.elementwise_affine, m.bias is not None,
+                             dtype=_dtype_of(m))),
+    (snn.GroupNorm, nn.GroupNorm,
+     lambda m: nn.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine, dtype=_dtype_of(m)),
+     lambda m: _group_norm(m)),
+    (snn.RNN, nn.RNN, lambda m: _recurrent(nn.RNN, m), lambda m: _recurrent(snn.RNN, m)),
+    (snn.LSTM, nn.LSTM, lambda m: _recurrent(nn.LSTM, m), lambda m: _recurrent(snn.LSTM, m)),
+    (snn.GRU, nn.GRU, lambda m: _recurrent(nn.GRU, m), lambda m: _recurrent(snn.GRU, m)),
+    (SequenceModel, TorchSequenceModel,
+     lambda m: TorchSequenceModel(_build_torch(m.rnn), _build_torch(m.head)),
+     lambda m: SequenceModel(_build_scratch(m.rnn), _build_scratch(m.head))),
     (snn.Conv2d, nn.Conv2d,
      lambda m: nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=m.bias is not None,
                          dtype=_torch_dtype(m.weight.dtype)),
@@ -85,6 +108,38 @@ def _batch_norm(cls, m):
             raise TypeError(f"scratch batch norm needs a numeric momentum and running statistics; this layer is {m}")
         return cls(m.num_features, m.eps, m.momentum, m.affine, dtype=_numpy_dtype(m.running_mean.dtype))
     return cls(m.num_features, m.eps, m.momentum, m.weight is not None, dtype=_torch_dtype(m.running_mean.dtype))
+
+
+def _dtype_of(m):
+    """The dtype of the other side's weights, for a layer whose parameters are optional (float32 without any)."""
+    weight = m.weight
+    if weight is None:
+        return np.float32 if isinstance(m, nn.Module) else torch.float32
+    return _numpy_dtype(weight.dtype) if isinstance(m, nn.Module) else _torch_dtype(weight.dtype)
+
+
+def _embedding(m: nn.Embedding) -> snn.Embedding:
+    if m.max_norm is not None or m.scale_grad_by_freq or m.sparse:
+        raise TypeError(f"scratch.nn.Embedding has no max_norm, scale_grad_by_freq or sparse; this layer is {m}")
+    return snn.Embedding(m.num_embeddings, m.embedding_dim, m.padding_idx, dtype=_numpy_dtype(m.weight.dtype))
+
+
+def _group_norm(m: nn.GroupNorm) -> snn.GroupNorm:
+    if m.affine and m.bias is None:
+        raise TypeError(f"scratch.nn.GroupNorm has a bias whenever it is affine; this layer is {m}")
+    return snn.GroupNorm(m.num_groups, m.num_channels, m.eps, m.affine, dtype=_dtype_of(m))
+
+
+def _recurrent(cls, m):
+    """The twin of an RNN, LSTM or GRU, built on either side from the other's settings."""
+    settings = {"num_layers": m.num_layers, "bias": m.bias, "batch_first": m.batch_first}
+    if isinstance(m, (snn.RNN, nn.RNN)):
+        settings["nonlinearity"] = m.nonlinearity
+    if isinstance(m, nn.Module):
+        if m.bidirectional or m.dropout or getattr(m, "proj_size", 0):
+            raise TypeError(f"scratch recurrent layers have no bidirectional, dropout or proj_size; this layer is {m}")
+        return cls(m.input_size, m.hidden_size, **settings, dtype=_numpy_dtype(m.weight_ih_l0.dtype))
+    return cls(m.input_size, m.hidden_size, **settings, dtype=_torch_dtype(m.weight_ih_l0.dtype))
 
 
 def _no_twin(module, known) -> TypeError:

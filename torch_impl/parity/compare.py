@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 
 import numpy as np
@@ -46,7 +47,7 @@ def torch_target(target, device) -> torch.Tensor:
 def compare(
     scratch_module: scratch.Module,
     torch_module: nn.Module,
-    *inputs: np.ndarray,
+    *inputs,
     target=None,
     loss=None,
     dout=None,
@@ -62,14 +63,16 @@ def compare(
 
     With `loss` and `target` the backward starts from the loss (and d(loss)/d(output) gets a row); otherwise from
     `dout` (a tuple for a module returning a tuple), or from a random upstream gradient seeded by `seed`. Each side
-    gets its own copy of the inputs; integer inputs are data. `input_grad=False` (or one flag per input) skips input
-    gradients a backward never computes. `per_layer` (default: on for two Sequentials) adds a row for the gradient
-    each child returns. `plot=PATH` draws |a - b| of the first failing tensor.
+    gets its own copy of the inputs; integer inputs are data. An input may be a (nested) tuple of arrays, such as an
+    LSTM's `(h_0, c_0)`, or None; its gradient is then the matching tuple, and its rows are named like a tuple
+    output's: `input1[0].grad`. `input_grad=False` (or one flag per input) skips input gradients a backward never
+    computes. `per_layer` (default: on for two Sequentials) adds a row for the gradient each child returns.
+    `plot=PATH` draws |a - b| of the first failing tensor.
     """
     if (loss is None) != (target is None):
         raise ValueError("pass both loss and target, or neither (then a random upstream gradient is used)")
     _check_modes(scratch_module, torch_module)
-    inputs = [as_numpy(x) for x in inputs]
+    inputs = [_map(as_numpy, x) for x in inputs]
     wants = _input_flags(inputs, input_grad)
     if per_layer is None:
         per_layer = can_split(scratch_module, torch_module)
@@ -81,8 +84,8 @@ def compare(
         copy_into_torch(scratch_module.state_dict(), torch_module)
         scratch_module.zero_grad()
         torch_module.zero_grad(set_to_none=True)
-        t_inputs = [torch.from_numpy(np.array(x)).to(dev).requires_grad_(w) for x, w in zip(inputs, wants)]
-        s_inputs = [np.array(x) for x in inputs]  # a forward that edits its input in place cannot reach torch's
+        t_inputs = [_map(functools.partial(_tensor, dev=dev, grad=w), x) for x, w in zip(inputs, wants)]
+        s_inputs = [_map(np.array, x) for x in inputs]  # a forward that edits its input in place cannot reach torch's
         recorder = record_child_grads(scratch_module, torch_module) if per_layer else contextlib.nullcontext()
         with recorder as children:
             report = _run(scratch_module, torch_module, s_inputs, t_inputs, wants, target, loss, dout, rtol, atol,
@@ -144,19 +147,38 @@ def _input_flags(inputs: list, input_grad) -> list[bool]:
     flags = [input_grad] * len(inputs) if isinstance(input_grad, bool) else list(input_grad)
     if len(flags) != len(inputs) or not all(isinstance(f, bool) for f in flags):
         raise ValueError(f"input_grad must be True, False or one bool per input ({len(inputs)}); got {input_grad!r}")
-    return [f and x.dtype.kind == "f" for f, x in zip(flags, inputs)]
+    return [f and _floating(x) for f, x in zip(flags, inputs)]
 
 
-def _leaves(value, name: str = "output") -> list:
+def _tensor(array: np.ndarray, dev, grad: bool) -> torch.Tensor:
+    """A torch copy of one input array, tracking its gradient when wanted and floating (integers are data)."""
+    return torch.from_numpy(np.array(array)).to(dev).requires_grad_(grad and array.dtype.kind == "f")
+
+
+def _floating(value) -> bool:
+    return any(leaf is not None and leaf.dtype.kind == "f" for leaf in _leaves(value))
+
+
+def _map(fn, value):
+    """fn applied to every leaf of a (nested) tuple or list, None left as None."""
     if isinstance(value, (tuple, list)):
-        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{name}[{i}]")]
-    return [value]
+        return type(value)(_map(fn, v) for v in value)
+    return None if value is None else fn(value)
 
 
-def _names(value, name: str = "output") -> list[str]:
+def _named(value, name: str = "output") -> list[tuple[str, object]]:
+    """(name, leaf) for every leaf of a (nested) tuple or list: output[0], output[1][0], output[1][1], ..."""
     if isinstance(value, (tuple, list)):
-        return [n for i, v in enumerate(value) for n in _names(v, f"{name}[{i}]")]
-    return [name]
+        return [pair for i, v in enumerate(value) for pair in _named(v, f"{name}[{i}]")]
+    return [(name, value)]
+
+
+def _leaves(value) -> list:
+    return [leaf for _, leaf in _named(value)]
+
+
+def _names(value) -> list[str]:
+    return [name for name, _ in _named(value)]
 
 
 def _outputs(out, t_out) -> tuple[list[str], list[np.ndarray], list[torch.Tensor]]:
@@ -201,27 +223,42 @@ def _backward(scratch_module, dout, input_grad: bool):
 
 
 def _input_rows(dinputs, s_inputs, t_inputs, wants, rtol, atol) -> list[Row]:
-    """One row per input that wants a gradient; a backward returning too few gradients fails, never truncates."""
+    """One row per input array that wants a gradient, leaf by leaf for a tuple input; a backward returning too few
+    gradients fails, never truncates."""
     grads = [] if dinputs is None else list(dinputs) if isinstance(dinputs, (tuple, list)) else [dinputs]
-    floats = [i for i, x in enumerate(s_inputs) if x.dtype.kind == "f"]
+    if len(s_inputs) == 1 and isinstance(s_inputs[0], (tuple, list)):
+        grads = [dinputs]  # one tuple input: the backward returns its gradient, a tuple of the same shape
+    floats = [i for i, x in enumerate(s_inputs) if _floating(x)]
     if len(grads) == len(s_inputs):
         by_input = dict(enumerate(grads))
     elif len(grads) == len(floats):  # no entry for integer inputs
         by_input = dict(zip(floats, grads))
     else:
         by_input = dict(enumerate(grads))
+    note = (f"scratch backward returned {len(grads)} gradient(s) for {len(s_inputs)} inputs; return one per input, "
+            "or pass input_grad=False (or one flag per input) for those it does not compute")
     rows = []
     for i, (t_x, want) in enumerate(zip(t_inputs, wants)):
         if not want:
             continue
-        name = "input.grad" if len(t_inputs) == 1 else f"input{i}.grad"
-        if by_input.get(i) is None:
-            note = (f"scratch backward returned {len(grads)} gradient(s) for {len(s_inputs)} inputs; return one per "
-                    "input, or pass input_grad=False (or one flag per input) for those it does not compute")
-            rows.append(Row(name, tuple(t_x.shape), "-", np.inf, np.inf, False, note, grad=True))
-        else:
-            rows.append(_grad_row(name, by_input[i], t_x.grad, rtol, atol))
+        grad = by_input.get(i)
+        for (name, t), g in zip(_named(t_x, "input" if len(t_inputs) == 1 else f"input{i}"), _aligned(grad, t_x)):
+            if t is None or not t.requires_grad:
+                continue
+            if grad is None:
+                rows.append(Row(f"{name}.grad", tuple(t.shape), "-", np.inf, np.inf, False, note, grad=True))
+            else:
+                rows.append(_grad_row(f"{name}.grad", g, t.grad, rtol, atol))
     return rows
+
+
+def _aligned(grad, like) -> list:
+    """The leaves of an input's gradient in the order of the input's leaves; None where the structures differ."""
+    if not isinstance(like, (tuple, list)):
+        return [grad]
+    if not isinstance(grad, (tuple, list)) or len(grad) != len(like):
+        return [None] * len(_leaves(like))
+    return [leaf for g, x in zip(grad, like) for leaf in _aligned(g, x)]
 
 
 def _param_rows(scratch_module, torch_module, children, rtol: float, atol: float) -> list[Row]:

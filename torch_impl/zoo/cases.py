@@ -214,3 +214,6 @@ zoo_bug("softmax_diagonal_only", "softmax backward as the elementwise s(1 - s), 
 zoo_bug("softmax_missing_s", "softmax backward as dout - sum(dout * s), forgetting the factor s",
         "input.grad", "random upstream gradient", "all-ones upstream gradient",
         ones=True)(functools.partial(_softmax, SoftmaxMissingS))
+
+# Last: the sequence bugs register themselves with zoo_bug and build on Case, DTYPE and _randn above.
+from . import recurrent  # noqa: F401
