@@ -106,10 +106,17 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class Softmax(Module):
+class _AlongDim(Module):
+    """An activation that normalises along one dim (-1 by default, where torch's implicit choice warns)."""
+
     def __init__(self, dim: int = -1):
         self.dim = dim
 
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
     def forward(self, x):
         e = np.exp(x - x.max(axis=self.dim, keepdims=True))
         self.out = e / e.sum(axis=self.dim, keepdims=True)
@@ -120,14 +127,8 @@ class Softmax(Module):
         self.out = None
         return s * (dout - (dout * s).sum(axis=self.dim, keepdims=True))  # full Jacobian, not s * (1 - s)
 
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Module):
-    def __init__(self, dim: int = -1):
-        self.dim = dim
-
+class LogSoftmax(_AlongDim):
     def forward(self, x):
         self.out = log_softmax(x, self.dim)
         return self.out
@@ -136,9 +137,6 @@ class LogSoftmax(Module):
         out = self._cached("out")
         self.out = None
         return dout - np.exp(out) * dout.sum(axis=self.dim, keepdims=True)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
 
 
 class ELU(Module):

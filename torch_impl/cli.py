@@ -25,13 +25,22 @@ from .parity.twin import TwinConfig, load_split, plot_losses, run_twin
 from .zoo import add_zoo_parser
 
 
-def add_training_args(p: argparse.ArgumentParser, d: CheckConfig | TwinConfig) -> None:
-    """--dtype, --optimizer and --lr, shared by check and twin."""
+def add_training_args(p: argparse.ArgumentParser, d: CheckConfig | TwinConfig, data: str) -> None:
+    """--dtype, --optimizer, --lr, --batch-size, --seed and --json, shared by check and twin."""
     p.add_argument("--dtype", choices=["float64", "float32"], default=d.dtype, help=f"dtype (default: {d.dtype})")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer,
                    help=f"optimizer (default: {d.optimizer})")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 sgd, 0.02 momentum and "
                    "nesterov, 0.001 adam and adamw)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
+    p.add_argument("--seed", type=SEED, default=d.seed, help=f"seed for weights and {data} (default: {d.seed})")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+def config_of(cls: type[CheckConfig | TwinConfig], args: argparse.Namespace):
+    """The command's config dataclass from its parsed options."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def add_check_parser(subparsers) -> None:
@@ -45,13 +54,10 @@ def add_check_parser(subparsers) -> None:
     p.add_argument("--activation", choices=sorted(scratch.ACTIVATIONS), default=d.activation,
                    help=f"hidden activation (default: {d.activation})")
     p.add_argument("--loss", choices=sorted(LOSSES), default=d.loss, help=f"loss (default: {d.loss})")
-    add_training_args(p, d)
+    add_training_args(p, d, "data")
     p.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default: {d.steps})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default: {d.batch_size})")
-    p.add_argument("--seed", type=SEED, default=d.seed, help=f"seed for weights and data (default: {d.seed})")
     p.add_argument("--device", default=d.device, help="device of the torch side, cpu or cuda (default: cpu)")
     p.add_argument("--rtol", type=float, default=None, help="normwise tolerance (default: the README's table)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(run=check_command)
 
 
@@ -70,8 +76,7 @@ def check_training_values(lr: float | None, device: str = "cpu") -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    fields = {f.name for f in dataclasses.fields(CheckConfig)}
-    config = CheckConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_of(CheckConfig, args)
     if config.steps < 0 or config.batch_size < 1:
         raise ValueError(f"--steps must be >= 0 and --batch-size >= 1, got {config.steps} and {config.batch_size}")
     check_training_values(config.lr, config.device)
@@ -115,20 +120,15 @@ def add_twin_parser(subparsers) -> None:
     p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ and FashionMNIST/raw/ "
                    "(default: $MLP_PARITY_DATA, else data/)")
     add_model_args(p, d)
-    add_training_args(p, d)
+    add_training_args(p, d, "shuffling")
     p.add_argument("--epochs", type=POSITIVE_INT, default=d.epochs, help=f"epochs (default: {d.epochs})")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=d.batch_size,
-                   help=f"batch size (default: {d.batch_size})")
     p.add_argument("--limit-steps", type=POSITIVE_INT, default=None, help="stop after N steps (default: every batch)")
-    p.add_argument("--seed", type=SEED, default=d.seed, help=f"seed for weights and shuffling (default: {d.seed})")
     p.add_argument("--plot", default=None, help="write both loss curves to this PNG (default: no plot)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(run=twin_command)
 
 
 def twin_command(args: argparse.Namespace) -> int:
-    fields = {f.name for f in dataclasses.fields(TwinConfig)}
-    config = TwinConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    config = config_of(TwinConfig, args)
     check_training_values(config.lr)
     check_model_options(config)
     scratch.data.check_model_fits(config.dataset, config.sizes, config.model)
