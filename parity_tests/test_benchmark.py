@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from helpers import ROOT, run
 
 import scratch
@@ -131,3 +132,19 @@ def test_without_data_points_at_synthetic(bench, capsys, tmp_path):
     assert bench.main(["--data-dir", str(tmp_path), "--limit-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "mnist data not found" in err and "--synthetic" in err
+
+
+def test_gpu_check_is_valid_bash_and_needs_an_out_dir(tmp_path):
+    bash_n = "import subprocess, sys; sys.exit(subprocess.call(['bash', '-n', sys.argv[1]]))"  # parse, run nothing
+    assert run("-c", bash_n, SCRIPTS / "gpu_check.sh", cwd=tmp_path).returncode == 0
+    proc = run("scripts/gpu_check.sh", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith("usage: bash scripts/gpu_check.sh OUT_DIR")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without a GPU")
+def test_gpu_check_without_a_gpu_says_so_and_exits_2(tmp_path):
+    proc = run("scripts/gpu_check.sh", tmp_path / "out", cwd=tmp_path, env={"PYTHON": sys.executable})
+    message = ("gpu_check: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); run it on a machine "
+               "with an NVIDIA GPU")
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.splitlines() == [message]
+    assert list((tmp_path / "out").iterdir()) == []  # nothing started
