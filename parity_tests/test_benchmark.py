@@ -118,13 +118,13 @@ def test_a_fraction_of_the_peak_over_100_percent_is_an_error(bench, monkeypatch,
 
 def test_limit_steps_0_is_refused(bench, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--synthetic", "--limit-steps", "0"])
+        bench.main(["--synthetic", "--limit-steps", "0", "--rounds", "1", "--groups", "mlp"])
     assert exit_info.value.code == 2 and "--limit-steps must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_a_folder_as_the_json_path_is_refused_before_any_work(bench, capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        bench.main(["--synthetic", "--json", str(tmp_path)])
+        bench.main(["--synthetic", "--limit-steps", "1", "--rounds", "1", "--groups", "mlp", "--json", str(tmp_path)])
     assert exit_info.value.code == 2 and f"--json {tmp_path}: expected a file path" in capsys.readouterr().err
 
 
