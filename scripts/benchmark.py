@@ -50,8 +50,7 @@ RATIOS = {  # group -> (numerator row, denominator row, target: at most this man
     "layers": [("numpy_maxpool", "torch_maxpool", 1.0), ("numpy_conv_forward", "torch_conv_forward", None)],
     "gpu": [("lightning_gpu", "torch_gpu", 1.15), ("lightning_gpu_resident", "torch_gpu_resident", 1.15)],
 }
-
-
+MIN_GFLOPS = {"numpy_conv_forward": 60}  # row -> target rate
 
 
 @dataclass
@@ -103,6 +102,7 @@ def summary(row: Row, peaks: dict[str, float]) -> dict:
 
 
 def ratio(num: Row, den: Row, target: float | None, rounds: int) -> Ratio:
+    """The two rows' time per sample, round by round: their ratio's median, quartiles and range."""
     per_round = [(a / num.samples) / (b / den.samples) for a, b in zip(num.seconds, den.seconds, strict=True)]
     q1, median, q3 = (float(q) for q in np.percentile(per_round, [25, 50, 75]))
     return Ratio(f"{num.name} / {den.name}", target, median, q1, q3, min(per_round), max(per_round),
@@ -153,6 +153,9 @@ def print_group(group: str, result: dict, args) -> None:
     print(f"{'row':<24} {'s/block':>9} {'samples/s':>11} {'GFLOP/s':>9} {'of peak':>8}")
     for row in result["rows"]:
         flops = f"{row['gflops']:>9.1f} {row['peak_fraction']:>8.1%}" if "gflops" in row else ""
+        if row["name"] in MIN_GFLOPS:
+            target = MIN_GFLOPS[row["name"]]
+            flops += f"  target >= {target} GFLOP/s: " + ("met" if row["gflops"] >= target else "MISSED")
         print(f"{row['name']:<24} {row['seconds_per_block']:>9.3f} {row['samples_per_s']:>11,.0f} {flops}")
     for r in result["ratios"]:
         verdict = "" if r["target"] is None else f", target <= {r['target']}: " + (
