@@ -8,6 +8,7 @@ layer boundary, while a CNN's activations stay in one memory layout from the fir
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
@@ -58,26 +59,27 @@ def im2col(win: np.ndarray, ones: bool = False) -> np.ndarray:
     return cols
 
 
-def fold(dwin: np.ndarray, x_shape, stride, padding) -> np.ndarray:
+def fold(grad_at: Callable[[int, int], np.ndarray], x_shape, dtype, stride, padding, kernel) -> np.ndarray:
     """col2im, the adjoint of `windows`: add each window's gradient back onto the pixels it came from.
 
-    dwin is (N, Ho, Wo, kh, kw, C); the result is the channels-last (N, H, W, C) gradient of the image.
+    grad_at(i, j) is the gradient (N, Ho, Wo, C) of the pixel at offset (i, j) of every window; the result is the
+    channels-last gradient (N, H, W, C) of the image.
     """
     n, h, w, c = x_shape
     (sh, sw), (ph, pw) = stride, padding
-    _, ho, wo, kh, kw, _ = dwin.shape
-    dx = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dwin.dtype)
-    for i in range(kh):  # one step per kernel offset; each adds a whole strided slice
-        for j in range(kw):
-            dx[:, i : i + sh * ho : sh, j : j + sw * wo : sw] += dwin[:, :, :, i, j]
+    dx = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dtype)
+    for i in range(kernel[0]):  # one step per kernel offset; each adds a whole strided slice
+        for j in range(kernel[1]):
+            grad = grad_at(i, j)  # (N, Ho, Wo, C)
+            dx[:, i : i + sh * grad.shape[1] : sh, j : j + sw * grad.shape[2] : sw] += grad
     return dx[:, ph : ph + h, pw : pw + w]
 
 
 class Conv2d(Module):
     """Cross-correlation with weight (out_channels, in_channels, kh, kw), torch's layout and default init."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True,
-                 dtype=np.float32, rng=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, *, bias: bool = True,
+                 dtype=np.float32, rng=None):  # bias by keyword: torch's sixth and seventh are dilation and groups
         rng = np.random.default_rng(rng)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
@@ -118,10 +120,13 @@ class Conv2d(Module):
             self.bias.accumulate(dw[:, k])  # the ones column: the sum of dout over every output pixel
         if not input_grad:  # the data needs no gradient: skip the product and col2im, as torch does
             return None
-        w = self.weight.data.transpose(2, 3, 0, 1).reshape(kh * kw, self.out_channels, -1)  # (kh*kw, O, C)
-        dcols = dout2 @ w  # one product per kernel offset: (M, O) @ (kh*kw, O, C) -> (kh*kw, M, C)
-        dwin = dcols.reshape(kh, kw, n, ho, wo, -1).transpose(2, 3, 4, 0, 1, 5)  # (N, Ho, Wo, kh, kw, C)
-        return channels_first(fold(dwin, self.x_shape, self.stride, self.padding))  # (N, C, H, W)
+        w = self.weight.data.transpose(2, 3, 0, 1)  # (kh, kw, O, C)
+
+        def grad_at(i, j):  # one product per kernel offset: (M, O) @ (O, C) -> (M, C)
+            return (dout2 @ w[i, j]).reshape(n, ho, wo, -1)
+
+        dx = fold(grad_at, self.x_shape, dout.dtype, self.stride, self.padding, self.kernel_size)
+        return channels_first(dx)  # (N, C, H, W)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -183,8 +188,10 @@ class MaxPool2d(_Pool2d):
         n, ho, wo, c = dout.shape
         dflat = np.zeros((n, ho, wo, math.prod(self.kernel_size), c), dtype=dout.dtype)  # (N, Ho, Wo, kh*kw, C)
         np.put_along_axis(dflat, first, dout[:, :, :, None], axis=3)
-        dwin = dflat.reshape(n, ho, wo, *self.kernel_size, c)
-        return channels_first(fold(dwin, self.x_shape, self.stride, self.padding))
+        dwin = dflat.reshape(n, ho, wo, *self.kernel_size, c)  # (N, Ho, Wo, kh, kw, C)
+        dx = fold(lambda i, j: dwin[:, :, :, i, j], self.x_shape, dout.dtype, self.stride, self.padding,
+                  self.kernel_size)
+        return channels_first(dx)
 
 
 class AvgPool2d(_Pool2d):
@@ -202,6 +209,6 @@ class AvgPool2d(_Pool2d):
     def backward(self, dout):
         x_shape = self._cached("x_shape")
         self.x_shape = None
-        dout = channels_last(dout) / math.prod(self.kernel_size)  # (N, Ho, Wo, C), each pixel's share
-        dwin = np.broadcast_to(dout[:, :, :, None, None], (*dout.shape[:3], *self.kernel_size, dout.shape[3]))
-        return channels_first(fold(dwin, x_shape, self.stride, self.padding))
+        share = channels_last(dout) / math.prod(self.kernel_size)  # (N, Ho, Wo, C): each pixel's share
+        return channels_first(fold(lambda i, j: share, x_shape, dout.dtype, self.stride, self.padding,
+                                   self.kernel_size))

@@ -33,6 +33,7 @@ CONFIG = Path(__file__).parent / "configs" / "mnist_cnn.yaml"  # the batch-norm 
 def config_cnn(path: Path = CONFIG) -> scratch.CNNSpec:
     """The CNN a Lightning training config describes."""
     model = yaml.safe_load(path.read_text())["model"]
+    model = model.get("spec", model)  # the options sit under model.spec where LitClassifier takes a ModelSpec
     return scratch.CNNSpec(tuple(model["channels"]), hidden=model["hidden"], batch_norm=model["batch_norm"],
                            dropout=model["dropout"])
 
