@@ -55,7 +55,8 @@ def im2col(win: np.ndarray, ones: bool = False) -> np.ndarray:
     cols = np.empty((n * ho * wo, kh * kw * c + ones), dtype=win.dtype)
     cols[:, kh * kw * c :] = 1
     *_, row, item = cols.strides
-    as_strided(cols, win.shape, (wo * ho * row, wo * row, row, kw * c * item, c * item, item))[...] = win  # a view
+    view = as_strided(cols, win.shape, (wo * ho * row, wo * row, row, kw * c * item, c * item, item))  # of cols[:, :k]
+    view[...] = win  # the one copy: every window becomes a row
     return cols
 
 
