@@ -56,12 +56,14 @@ def run(*argv: str | os.PathLike, cwd: str | os.PathLike | None = None, env: dic
         timeout: float = 600) -> subprocess.CompletedProcess:
     """`python *argv` in a fresh process, one thread per library (two spin against each other on a busy CPU).
 
-    A first argument such as "scripts/train_numpy.py" is taken relative to the repository; `env` adds variables.
+    A first argument such as "scripts/train_numpy.py" is taken relative to the repository (a .sh script runs under
+    bash); `env` adds variables.
     """
     first = Path(argv[0]) if argv and not str(argv[0]).startswith("-") else None
     argv = (str(ROOT / first) if first and not first.is_absolute() else str(argv[0]), *map(str, argv[1:]))
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=cwd, env=full_env,
+    interpreter = "bash" if argv[0].endswith(".sh") else sys.executable
+    return subprocess.run([interpreter, *argv], capture_output=True, text=True, cwd=cwd, env=full_env,
                           timeout=timeout, check=False)
 
 

@@ -1,4 +1,4 @@
-"""scripts/train_numpy.py: the dry run CI uses, what a run writes, and its errors; scripts/benchmark.py's smoke mode."""
+"""scripts/train_numpy.py: the dry run CI uses, what a run writes, and its errors."""
 
 import importlib.util
 import json
@@ -160,22 +160,3 @@ def test_outputs_get_the_umask_mode(tiny_data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "run").iterdir() if not p.name.startswith(".")} == {
         "model.npz": 0o644, "history.json": 0o644, "history.png": 0o644}
-
-def test_benchmark_smoke_run_writes_every_cpu_row(tmp_path):
-    out = tmp_path / "bench.json"
-    proc = run("benchmark.py", "--synthetic", "--limit-steps", "3", "--peak-size", "128", "--no-cuda",
-               "--json", str(out), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    rows = json.loads(out.read_text())
-    assert [row["name"] for row in rows] == ["numpy_float64", "numpy_float32", "torch_eager_float32",
-                                             "torch_loop_cpu", "lightning_cpu"]
-    for row in rows:
-        assert {"seconds_per_epoch", "samples_per_s", "gflops", "peak_fraction"} <= set(row)
-        assert row["seconds_per_epoch"] > 0 and row["samples_per_s"] == pytest.approx(384 / row["seconds_per_epoch"])
-    assert "NumPy float32 / torch eager float32" in proc.stdout
-
-
-def test_benchmark_without_data_points_at_synthetic(tmp_path):
-    proc = run("benchmark.py", "--data-dir", str(tmp_path), "--limit-steps", "1", cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "mnist data not found" in proc.stderr and "--synthetic" in proc.stderr

@@ -1,11 +1,17 @@
-"""Convolution and pooling over (N, C, H, W) images in NumPy, vectorised over windows (no loop over pixels)."""
+"""Convolution and pooling over (N, C, H, W) images in NumPy: im2col, one matrix product, col2im.
+
+Inside, every layer works channels-last: it takes the (N, H, W, C) view of its input and returns the (N, C, H, W)
+view of a channels-last result (torch calls this the channels_last memory format). Shapes stay torch's at every
+layer boundary, while a CNN's activations stay in one memory layout from the first convolution to Flatten.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .layers import _check_input
 from .module import Module, Parameter
@@ -21,24 +27,53 @@ def _check_image(x, layer: str, channels: int | None = None) -> None:
         raise ValueError(f"{layer} expects input of shape (N, {c}, H, W), got {x.shape}")
 
 
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> the (N, H, W, C) view: free when x is itself a view of channels-last memory."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def channels_first(x: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) -> the (N, C, H, W) view that layers hand on."""
+    return x.transpose(0, 3, 1, 2)
+
+
 def windows(x, kernel, stride, padding, fill=0.0) -> np.ndarray:
-    """A view of every receptive field: (N, C, H, W) -> (N, C, Ho, Wo, kh, kw)."""
+    """A view of every receptive field of a channels-last image: (N, H, W, C) -> (N, Ho, Wo, kh, kw, C)."""
     (ph, pw), (sh, sw) = padding, stride
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    return sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+    if ph or pw:  # a padded channels-last copy
+        n, h, w, c = x.shape
+        padded = np.full((n, h + 2 * ph, w + 2 * pw, c), fill, dtype=x.dtype)
+        padded[:, ph : ph + h, pw : pw + w] = x
+        x = padded
+    win = sliding_window_view(x, kernel, axis=(1, 2))[:, ::sh, ::sw]  # (N, Ho, Wo, C, kh, kw)
+    return win.transpose(0, 1, 2, 4, 5, 3)
 
 
-def fold(dwin: np.ndarray, x_shape, kernel, stride, padding) -> np.ndarray:
-    """The adjoint of `windows`: add each window's gradient back onto the pixels it came from."""
-    n, c, h, w = x_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = dwin.shape[2:4]
-    dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dwin.dtype)
-    for i in range(kh):  # one step per kernel offset; each adds a whole strided slice
-        for j in range(kw):
-            dx[:, :, i : i + sh * ho : sh, j : j + sw * wo : sw] += dwin[:, :, :, :, i, j]
-    return dx[:, :, ph : ph + h, pw : pw + w]
+def im2col(win: np.ndarray, ones: bool = False) -> np.ndarray:
+    """Copy the windows (N, Ho, Wo, kh, kw, C) into one matrix (N*Ho*Wo, kh*kw*C), plus a column of ones if asked."""
+    n, ho, wo, kh, kw, c = win.shape
+    cols = np.empty((n * ho * wo, kh * kw * c + ones), dtype=win.dtype)
+    cols[:, kh * kw * c :] = 1
+    *_, row, item = cols.strides
+    view = as_strided(cols, win.shape, (wo * ho * row, wo * row, row, kw * c * item, c * item, item))  # of cols[:, :k]
+    view[...] = win  # the one copy: every window becomes a row
+    return cols
+
+
+def fold(grad_at: Callable[[int, int], np.ndarray], x_shape, dtype, stride, padding, kernel) -> np.ndarray:
+    """col2im, the adjoint of `windows`: add each window's gradient back onto the pixels it came from.
+
+    grad_at(i, j) is the gradient (N, Ho, Wo, C) of the pixel at offset (i, j) of every window; the result is the
+    channels-last gradient (N, H, W, C) of the image.
+    """
+    n, h, w, c = x_shape
+    (sh, sw), (ph, pw) = stride, padding
+    dx = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dtype)
+    for i in range(kernel[0]):  # one step per kernel offset; each adds a whole strided slice
+        for j in range(kernel[1]):
+            grad = grad_at(i, j)  # (N, Ho, Wo, C)
+            dx[:, i : i + sh * grad.shape[1] : sh, j : j + sw * grad.shape[2] : sw] += grad
+    return dx[:, ph : ph + h, pw : pw + w]
 
 
 class Conv2d(Module):
@@ -59,31 +94,40 @@ class Conv2d(Module):
     def forward(self, x):
         _check_input(x, "Conv2d", self.weight.dtype)
         _check_image(x, "Conv2d", self.in_channels)
+        x = channels_last(x)  # (N, H, W, C)
         self.x_shape = x.shape
-        win = windows(x, self.kernel_size, self.stride, self.padding)  # (N, C, Ho, Wo, kh, kw)
-        n, _, ho, wo = win.shape[:4]
-        self.cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n, ho, wo, -1)  # (N, Ho, Wo, C*kh*kw)
-        w = self.weight.data.reshape(self.out_channels, -1)  # (O, C*kh*kw)
-        out = self.cols @ w.T  # (N, Ho, Wo, C*kh*kw) @ (C*kh*kw, O) -> (N, Ho, Wo, O)
-        if self.bias is not None:
-            out += self.bias.data
-        return out.transpose(0, 3, 1, 2)  # (N, O, Ho, Wo)
+        win = windows(x, self.kernel_size, self.stride, self.padding)  # (N, Ho, Wo, kh, kw, C)
+        n, ho, wo = win.shape[:3]
+        self.cols = im2col(win, ones=self.bias is not None)  # (M, kh*kw*C [+ 1]), one row per output pixel
+        out = self.cols @ self.matrix()  # (M, kh*kw*C [+ 1]) @ (kh*kw*C [+ 1], O) -> (M, O)
+        return channels_first(out.reshape(n, ho, wo, self.out_channels))  # (N, O, Ho, Wo)
+
+    def matrix(self) -> np.ndarray:
+        """The weight as one (kh*kw*C, O) matrix, in im2col's column order, with the bias as a last row."""
+        w = self.weight.data.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)  # (kh*kw*C, O)
+        return w if self.bias is None else np.concatenate([w, self.bias.data[None]])
 
     def backward(self, dout, input_grad: bool = True):
         cols = self._cached("cols")
         self.cols = None
-        dout = dout.transpose(0, 2, 3, 1)  # (N, Ho, Wo, O)
-        dout2 = dout.reshape(-1, self.out_channels)  # (N*Ho*Wo, O)
-        dw = dout2.T @ cols.reshape(len(dout2), -1)  # (O, N*Ho*Wo) @ (N*Ho*Wo, C*kh*kw) -> (O, C*kh*kw)
-        self.weight.accumulate(dw.reshape(self.weight.shape))
+        dout = channels_last(dout)  # (N, Ho, Wo, O)
+        n, ho, wo, _ = dout.shape
+        dout2 = dout.reshape(-1, self.out_channels)  # (M, O)
+        dw = dout2.T @ cols  # (O, M) @ (M, kh*kw*C [+ 1]) -> (O, kh*kw*C [+ 1])
+        kh, kw = self.kernel_size
+        k = kh * kw * self.in_channels
+        self.weight.accumulate(dw[:, :k].reshape(-1, kh, kw, self.in_channels).transpose(0, 3, 1, 2))  # (O, C, kh, kw)
         if self.bias is not None:
-            self.bias.accumulate(dout2.sum(axis=0))  # (O,)
-        if not input_grad:  # the data needs no gradient: skip the product and the fold, as torch does
+            self.bias.accumulate(dw[:, k])  # the ones column: the sum of dout over every output pixel
+        if not input_grad:  # the data needs no gradient: skip the product and col2im, as torch does
             return None
-        dcols = dout @ self.weight.data.reshape(self.out_channels, -1)  # (N, Ho, Wo, C*kh*kw)
-        n, ho, wo = dcols.shape[:3]
-        dwin = dcols.reshape(n, ho, wo, self.in_channels, *self.kernel_size).transpose(0, 3, 1, 2, 4, 5)
-        return fold(dwin, self.x_shape, self.kernel_size, self.stride, self.padding)  # (N, C, H, W)
+        w = self.weight.data.transpose(2, 3, 0, 1)  # (kh, kw, O, C)
+
+        def grad_at(i, j):  # one product per kernel offset: (M, O) @ (O, C) -> (M, C)
+            return (dout2 @ w[i, j]).reshape(n, ho, wo, -1)
+
+        dx = fold(grad_at, self.x_shape, dout.dtype, self.stride, self.padding, self.kernel_size)
+        return channels_first(dx)  # (N, C, H, W)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -97,9 +141,16 @@ class _Pool2d(Module):
         self.padding = _pair(padding)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(f"padding {self.padding} must be at most half of kernel_size {self.kernel_size}")
+        self.halves = self.kernel_size == self.stride == (2, 2) and self.padding == (0, 0)  # the fast 2x2 case
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def quarters(x: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The four pixels of every 2x2 window, as strided views of (N, H, W, C) in the window's row-major order."""
+    ho, wo = x.shape[1] // 2, x.shape[2] // 2  # an odd last row or column is dropped, as torch does
+    return tuple(x[:, i : 2 * ho : 2, j : 2 * wo : 2] for i in (0, 1) for j in (0, 1))  # (N, Ho, Wo, C) each
 
 
 class MaxPool2d(_Pool2d):
@@ -107,19 +158,41 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         _check_image(x, "MaxPool2d")
+        x = channels_last(x)  # (N, H, W, C)
         self.x_shape = x.shape
-        win = windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)  # (N, C, Ho, Wo, kh, kw)
-        flat = win.reshape(*win.shape[:4], -1)  # (N, C, Ho, Wo, kh*kw)
-        self.argmax = flat.argmax(axis=-1)[..., None]  # (N, C, Ho, Wo, 1)
-        return np.take_along_axis(flat, self.argmax, axis=-1)[..., 0]
+        if self.halves:
+            a, b, c, d = quarters(x)
+            top, bottom = np.maximum(a, b), np.maximum(c, d)  # (N, Ho, Wo, C)
+            self.first = (a >= b, c >= d, top >= bottom)  # where ties go: left, left, top
+            return channels_first(np.maximum(top, bottom))
+        win = windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)  # (N, Ho, Wo, kh, kw, C)
+        flat = win.reshape(*win.shape[:3], -1, win.shape[-1])  # (N, Ho, Wo, kh*kw, C)
+        self.first = flat.argmax(axis=3)[:, :, :, None]  # (N, Ho, Wo, 1, C), the first maximum
+        return channels_first(np.take_along_axis(flat, self.first, axis=3)[:, :, :, 0])
 
     def backward(self, dout):
-        argmax = self._cached("argmax")
-        self.argmax = None
-        dflat = np.zeros((*dout.shape, math.prod(self.kernel_size)), dtype=dout.dtype)  # (N, C, Ho, Wo, kh*kw)
-        np.put_along_axis(dflat, argmax, dout[..., None], axis=-1)
-        dwin = dflat.reshape(*dout.shape, *self.kernel_size)
-        return fold(dwin, self.x_shape, self.kernel_size, self.stride, self.padding)
+        first = self._cached("first")
+        self.first = None
+        dout = np.ascontiguousarray(channels_last(dout))  # (N, Ho, Wo, C)
+        if self.halves:
+            left_top, left_bottom, top = first
+            n, h, w, c = self.x_shape
+            dx = (np.zeros if h % 2 or w % 2 else np.empty)((n, h, w, c), dtype=dout.dtype)  # odd: the last is unused
+            da, db, dc, dd = quarters(dx)
+            dtop = dout * top  # x * 1 - x and x * 0 - x are exact: each gradient is moved, never rounded
+            np.multiply(dtop, left_top, out=da)
+            np.subtract(dtop, da, out=db)
+            dbottom = np.subtract(dout, dtop, out=dtop)
+            np.multiply(dbottom, left_bottom, out=dc)
+            np.subtract(dbottom, dc, out=dd)
+            return channels_first(dx)
+        n, ho, wo, c = dout.shape
+        dflat = np.zeros((n, ho, wo, math.prod(self.kernel_size), c), dtype=dout.dtype)  # (N, Ho, Wo, kh*kw, C)
+        np.put_along_axis(dflat, first, dout[:, :, :, None], axis=3)
+        dwin = dflat.reshape(n, ho, wo, *self.kernel_size, c)  # (N, Ho, Wo, kh, kw, C)
+        dx = fold(lambda i, j: dwin[:, :, :, i, j], self.x_shape, dout.dtype, self.stride, self.padding,
+                  self.kernel_size)
+        return channels_first(dx)
 
 
 class AvgPool2d(_Pool2d):
@@ -127,11 +200,16 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         _check_image(x, "AvgPool2d")
+        x = channels_last(x)  # (N, H, W, C)
         self.x_shape = x.shape
-        return windows(x, self.kernel_size, self.stride, self.padding).mean(axis=(-2, -1))
+        if self.halves:
+            a, b, c, d = quarters(x)
+            return channels_first((a + b + c + d) * x.dtype.type(0.25))
+        return channels_first(windows(x, self.kernel_size, self.stride, self.padding).mean(axis=(3, 4)))
 
     def backward(self, dout):
         x_shape = self._cached("x_shape")
         self.x_shape = None
-        dwin = np.broadcast_to((dout / math.prod(self.kernel_size))[..., None, None], (*dout.shape, *self.kernel_size))
-        return fold(dwin, x_shape, self.kernel_size, self.stride, self.padding)
+        share = channels_last(dout) / math.prod(self.kernel_size)  # (N, Ho, Wo, C): each pixel's share
+        return channels_first(fold(lambda i, j: share, x_shape, dout.dtype, self.stride, self.padding,
+                                   self.kernel_size))

@@ -1,324 +1,271 @@
-"""Time one epoch of MNIST training in NumPy, plain torch and Lightning, against this machine's own matmul peak.
+"""Time MNIST training in NumPy, torch and Lightning on a shared machine: rows take turns, ratios carry their spread.
 
-    python scripts/benchmark.py                        # every CPU row (+ the GPU rows where CUDA is present)
-    python scripts/benchmark.py --repeat 3 --json runs/benchmark.json
-    python scripts/benchmark.py --cnn                  # also the CNN, NumPy against torch eager
-    python scripts/benchmark.py --synthetic --limit-steps 5 --peak-size 256    # a smoke run, for CI
+    python scripts/benchmark.py --json runs/benchmark.json      # every CPU group, and the GPU rows where CUDA is
+    python scripts/benchmark.py --groups cnn,cnn_bn             # some groups only
+    python scripts/benchmark.py --threads 2                     # also a flagged multi-thread section
+    python scripts/benchmark.py --synthetic --limit-steps 2 --rounds 2 --groups mlp,layers    # a smoke run, for CI
 
-Every row trains the same 784-256-128-10 ReLU MLP with the same optimizer, batch size and data for whole epochs and
-keeps the best epoch of --epochs x --repeat. FLOPs are counted as 6 * params * samples: a Linear layer with an
-(out, in) weight does 2 * in * out multiply-adds per sample forward (x @ W.T) and 4 * in * out backward (dW and dx),
-and the biases and activations, a rounding error beside that, are counted as if they were weights. For the CNN
-(--cnn: scratch.CNNSpec's default, conv 32 and conv 64 of 3x3, hidden 128) a convolution does 2 * k*k * in * out
-multiply-adds per output pixel forward and twice that backward, so the same factor 3 applies to its forward count.
-The peak is the best of a large square matmul (2 n^3 flops) in NumPy and torch, per dtype and device.
-On a machine that other jobs share, run with OMP_NUM_THREADS=1 (OpenBLAS and torch both follow it): threads that
-spin-wait for a busy core make every small matmul crawl, NumPy's and torch's alike.
+One thread unless OMP_NUM_THREADS says otherwise, set before NumPy and torch load: on a shared machine a second
+thread makes every parallel region wait for a descheduled one. The rows of a group (benchmark_rows.py) are compared
+with each other: after one discarded warm-up each, they take turns for --rounds rounds in an order that rotates
+every round, each timing one block (a quarter epoch; --cnn-steps steps for the CNNs; Lightning times epoch 2 of
+max_epochs=2). A ratio is the median of the per-round ratios, with quartiles and range; an IQR half-width over 10%
+of the median, or fewer than 12 rounds, marks it unreliable. After every round a --peak-size square matmul
+(NumPy's and torch's) is timed; the best of all is the peak. FLOPs count only the products actually done
+(benchmark_rows.train_flops); a fraction of the peak over 100% means a wrong count or peak, and fails the run.
+When OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set, the CPU rows run again in a subprocess with both unset.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before NumPy and torch start their thread pools
+
+import argparse
+import json
+import logging
+import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
+import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from benchmark_rows import Row, group_rows, timed
 
-import scratch
-from scratch import data, nn
-from scratch import optim as soptim
+from scratch import data
 from scratch.io import save_json
-from torch_impl import cnn as torch_cnn
-from torch_impl import mlp
-from torch_impl.lit.datamodule import DeviceBatches
 from torch_impl.parity.trajectory import OPTIMIZERS
 
-SIZES = [784, 256, 128, 10]
-TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+OPENBLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+GROUPS = ("mlp", "lightning", "cnn", "cnn_bn", "layers", "gpu")
+RATIOS = {  # group -> (numerator row, denominator row, target: at most this many times the denominator's time)
+    "mlp": [("numpy_float32", "torch_eager_float32", 0.6)],
+    "lightning": [("lightning_cpu", "torch_loop_cpu", 1.15)],
+    "cnn": [("numpy_cnn", "torch_cnn", 1.2)],
+    "cnn_bn": [("numpy_cnn_bn", "torch_cnn_bn", 1.2)],
+    "layers": [("numpy_maxpool", "torch_maxpool", 1.0), ("numpy_conv_forward", "torch_conv_forward", None)],
+    "gpu": [("lightning_gpu", "torch_gpu", 1.15), ("lightning_gpu_resident", "torch_gpu_resident", 1.15)],
+}
+MIN_GFLOPS = {"numpy_conv_forward": 60}  # row -> target rate
 
 
 @dataclass
-class Row:
+class Ratio:
+    """numerator / denominator, time per sample, over the rounds: median, quartiles, range."""
+
     name: str
-    seconds_per_epoch: float
-    samples_per_s: float
-    gflops: float
-    peak_fraction: float  # of the best matmul measured for the row's dtype and device
-    dtype: str
-    device: str
+    target: float | None
+    median: float
+    q1: float
+    q3: float
+    low: float
+    high: float
+    unreliable: bool  # IQR half-width over 10% of the median
 
 
-def matmul_gflops(matmul: Callable[[], object], n: int, repeat: int = 5) -> float:
-    """The best of `repeat` timed calls of an n x n x n matrix product, in GFLOP/s."""
-    matmul()  # warm up: threads started, memory touched
-    best = min(timed(matmul) for _ in range(repeat))
-    return 2 * n**3 / best / 1e9
+def peak_gflops(n: int, device: str, dtype: str) -> float:
+    """GFLOP/s of an n x n x n matrix product, the best of 3: the faster of NumPy's and torch's on the CPU."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    t_a = torch.from_numpy(a).to(device)
+    products = [lambda: t_a @ t_a, *([lambda: a @ a] if device == "cpu" else [])]
+    return 2 * n**3 / min(timed(product, device) for product in products for _ in range(3)) / 1e9
 
 
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def run_rounds(rows: list[Row], args, peaks: dict[str, float]) -> None:
+    """One discarded warm-up per row, then --rounds rounds in rotating order, the peak timed after each."""
+    for row in rows:
+        row.block()
+    device = rows[0].device
+    for r in range(args.rounds):
+        for row in rows[r % len(rows) :] + rows[: r % len(rows)]:
+            row.seconds.append(row.block())
+        for dtype in ("float32", "float64") if device == "cpu" else ("float32",):
+            gflops = peak_gflops(args.peak_size * (4 if device == "cuda" else 1), device, dtype)
+            peaks[f"{device}_{dtype}"] = max(peaks.get(f"{device}_{dtype}", 0.0), gflops)
 
 
-def cpu_peak(dtype: str, n: int) -> float:
-    """The better GFLOP/s of NumPy's and torch's n x n matmul in `dtype`."""
-    a, b = (np.random.default_rng(seed).standard_normal((n, n)).astype(dtype) for seed in (0, 1))
-    t_a, t_b = torch.from_numpy(a), torch.from_numpy(b)
-    return max(matmul_gflops(lambda: a @ b, n), matmul_gflops(lambda: t_a @ t_b, n))
+def summary(row: Row, peaks: dict[str, float]) -> dict:
+    """A row's median block, and its GFLOP/s and fraction of the peak where FLOPs are counted (per round: max too)."""
+    seconds = float(np.median(row.seconds))
+    out = {"name": row.name, "dtype": row.dtype, "device": row.device, "samples_per_block": row.samples,
+           "seconds_per_block": seconds, "samples_per_s": row.samples / seconds, "seconds": row.seconds}
+    if row.flops:
+        rates = [row.flops / s / 1e9 for s in row.seconds]
+        peak = peaks[f"{row.device}_{row.dtype}"]
+        out.update(gflops=float(np.median(rates)), peak_fraction=float(np.median(rates)) / peak,
+                   peak_fraction_max=max(rates) / peak)
+    return out
 
 
-def measure_peaks(n: int, cuda: bool) -> dict[tuple[str, str], float]:
-    """(device, dtype) -> the best GFLOP/s of an n x n matmul there."""
-    peaks = {("cpu", dtype): cpu_peak(dtype, n) for dtype in ("float32", "float64")}
-    for dtype in ("float32", "float64"):
-        print(f"matmul peak, cpu {dtype}: NumPy and torch best {peaks['cpu', dtype]:.1f} GFLOP/s (n={n})")
-    if cuda:
-        g_a, g_b = (torch.randn(4 * n, 4 * n, device="cuda") for _ in range(2))
-        peaks["cuda", "float32"] = matmul_gflops(lambda: (g_a @ g_b, torch.cuda.synchronize()), 4 * n)
-        print(f"matmul peak, cuda float32: {peaks['cuda', 'float32']:.1f} GFLOP/s (n={4 * n})")
-    return peaks
+def ratio(num: Row, den: Row, target: float | None, rounds: int) -> Ratio:
+    """The two rows' time per sample, round by round: their ratio's median, quartiles and range."""
+    per_round = [(a / num.samples) / (b / den.samples) for a, b in zip(num.seconds, den.seconds, strict=True)]
+    q1, median, q3 = (float(q) for q in np.percentile(per_round, [25, 50, 75]))
+    return Ratio(f"{num.name} / {den.name}", target, median, q1, q3, min(per_round), max(per_round),
+                 (q3 - q1) / 2 > 0.1 * median or rounds < 12)
 
 
-def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST's training images as float32 (N, 784) and int64 labels, or random data of the same shape."""
-    if args.synthetic:
-        rng = np.random.default_rng(0)
-        x, y = rng.standard_normal((60_000, SIZES[0]), dtype=np.float32), rng.integers(0, SIZES[-1], 60_000)
-    else:
-        images, y = data.load("mnist", "train", args.data_dir)
-        x = data.normalize(images, "mnist", np.float32)
-    if args.limit_steps:
-        x, y = x[: args.limit_steps * args.batch_size], y[: args.limit_steps * args.batch_size]
-    return x, y
+def blas_kernel() -> str:
+    """NumPy's BLAS and the kernel it runs: threadpoolctl names the kernel where it is installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas.get('version', '')} (install threadpoolctl to name the kernel)"
+    return "; ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')}, {i['num_threads']} threads"
+                     for i in threadpool_info() if i["user_api"] == "blas")
 
 
-def best_epoch(run_epoch: Callable[[], object], epochs: int, repeat: int) -> float:
-    return min(timed(run_epoch) for _ in range(epochs * repeat))
+def environment() -> dict:
+    return {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), **{k: os.environ.get(k) for k in OPENBLAS},
+            "numpy": np.__version__, "numpy_blas": blas_kernel(), "torch": torch.__version__,
+            "torch_backend": f"{torch.get_num_threads()} threads, CPU capability "
+                             f"{torch.backends.cpu.get_cpu_capability()}, MKL {torch.backends.mkl.is_available()}, "
+                             f"oneDNN {torch.backends.mkldnn.is_available()}",
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "cpus": os.cpu_count()}
 
 
-def forward_flops(spec: scratch.CNNSpec) -> int:
-    """Multiply-adds x 2 of one image through the CNN's convolutions and Linear layers."""
-    flops, (c, h, w) = 0, spec.image_shape
-    for c_out in spec.channels:
-        flops += 2 * spec.kernel_size**2 * c * c_out * h * w  # 'same' padding: h x w output pixels
-        c, h, w = c_out, h // 2, w // 2  # 2x2 max pooling
-    return flops + 2 * (spec.flat_features() * spec.hidden + spec.hidden * spec.num_classes)
+def run_section(name: str, groups: list[str], x: np.ndarray, y: np.ndarray, args) -> dict:
+    """Every group's rows in rounds; the rows' medians and the ratios, printed and returned."""
+    env, peaks, results = environment(), {}, {}
+    print(f"\n== {name}: " + ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    for group in groups:
+        rows, load = group_rows(group, x, y, args), [os.getloadavg()[0]]
+        run_rounds(rows, args, peaks)
+        load.append(os.getloadavg()[0])
+        by_name = {row.name: row for row in rows}
+        openblas_set = any(env[k] for k in OPENBLAS)
+        ratios = [ratio(by_name[a], by_name[b], 1.5 if openblas_set and group.startswith("cnn") else target,
+                        args.rounds) for a, b, target in RATIOS[group]]
+        results[group] = {"rows": [summary(row, peaks) for row in rows], "ratios": [asdict(r) for r in ratios],
+                          "load_average": load}
+        print_group(group, results[group], args)
+    return {"section": name, "environment": env, "peaks_gflops": peaks, "groups": results}
 
 
-def numpy_epochs(x: np.ndarray, y: np.ndarray, dtype: str, args: argparse.Namespace, cnn: bool = False) -> float:
-    """scratch.mlp (or scratch.cnn) trained batch by batch over a seeded shuffle; the best epoch in seconds."""
-    x = x.astype(dtype)
-    dt = np.dtype(dtype).type
-    model = scratch.cnn(dtype=dt, seed=0) if cnn else scratch.mlp(SIZES, dtype=dt, seed=0)
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = soptim.make(args.optimizer, model.parameters())
-    rng = np.random.default_rng(0)
-
-    def epoch():
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), args.batch_size):
-            idx = order[start : start + args.batch_size]
-            loss_fn(model(x[idx]), y[idx])
-            optimizer.zero_grad()
-            model.backward(loss_fn.backward(), input_grad=False)  # the data needs no gradient
-            optimizer.step()
-
-    return best_epoch(epoch, args.epochs, args.repeat)
+def print_group(group: str, result: dict, args) -> None:
+    print(f"-- {group}: {args.rounds} rounds, load average {result['load_average'][0]:.2f} -> "
+          f"{result['load_average'][1]:.2f}")
+    print(f"{'row':<24} {'s/block':>9} {'samples/s':>11} {'GFLOP/s':>9} {'of peak':>8}")
+    for row in result["rows"]:
+        flops = f"{row['gflops']:>9.1f} {row['peak_fraction']:>8.1%}" if "gflops" in row else ""
+        if row["name"] in MIN_GFLOPS:
+            target = MIN_GFLOPS[row["name"]]
+            flops += f"  target >= {target} GFLOP/s: " + ("met" if row["gflops"] >= target else "MISSED")
+        print(f"{row['name']:<24} {row['seconds_per_block']:>9.3f} {row['samples_per_s']:>11,.0f} {flops}")
+    for r in result["ratios"]:
+        verdict = "" if r["target"] is None else f", target <= {r['target']}: " + (
+            "met" if r["median"] <= r["target"] else "MISSED")
+        flag = " UNRELIABLE (IQR half-width over 10%, or under 12 rounds)" if r["unreliable"] else ""
+        print(f"{r['name']}: {r['median']:.2f}x (IQR {r['q1']:.2f}-{r['q3']:.2f}, range {r['low']:.2f}-"
+              f"{r['high']:.2f}){verdict}{flag}")
 
 
-def torch_model(cnn: bool = False) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return torch_cnn() if cnn else mlp(SIZES)
+def child_section(name: str, groups: list[str], args, env: dict) -> dict | None:
+    """The same benchmark in a fresh process with `env`: its section, or None when it failed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "section.json"
+        argv = [sys.executable, __file__, "--section", name, "--json", str(out), "--groups", ",".join(groups),
+                "--batch-size", str(args.batch_size), "--rounds", str(args.rounds), "--optimizer", args.optimizer,
+                "--cnn-steps", str(args.cnn_steps), "--peak-size", str(args.peak_size),
+                *(["--limit-steps", str(args.limit_steps)] if args.limit_steps else []),
+                *(["--synthetic"] if args.synthetic else []), *(["--data-dir", args.data_dir] if args.data_dir else [])]
+        code = subprocess.run(argv, env=env, check=False).returncode
+        return json.loads(out.read_text())["sections"][0] if code == 0 else None
 
 
-def torch_optimizer(params: Iterable[torch.nn.Parameter], args: argparse.Namespace) -> torch.optim.Optimizer:
-    return OPTIMIZERS[args.optimizer][1](params, **soptim.preset_settings(args.optimizer))
-
-
-def torch_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
-    loss = F.cross_entropy(model(x), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
-
-def torch_epochs(batches: Callable[[], Iterable], args: argparse.Namespace, device: str, cnn: bool = False) -> float:
-    """A plain torch loop over `batches()` (a fresh iterable each epoch); the best epoch in seconds."""
-    model = torch_model(cnn).to(device)
-    optimizer = torch_optimizer(model.parameters(), args)
-
-    def epoch():
-        for x, y in batches():
-            torch_step(model, optimizer, x.to(device, non_blocking=True), y.to(device, non_blocking=True))
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    return best_epoch(epoch, args.epochs, args.repeat)
-
-
-def resident_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Callable[[], Iterable]:
-    """Batches gathered from tensors already in place, in a new random order each epoch."""
-    def batches():
-        order = torch.randperm(len(x), device=x.device)
-        return ((x[idx], y[idx]) for idx in order.split(batch_size))
-    return batches
-
-
-class LitMLP(L.LightningModule):
-    """The plain loop's model, loss and optimizer as a LightningModule, with no metrics and no logging."""
-
-    def __init__(self, args: argparse.Namespace):
-        super().__init__()
-        self.args = args
-        self.model = torch_model()
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch  # (B, 784), (B,)
-        return F.cross_entropy(self.model(x), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch_optimizer(self.model.parameters(), self.args)
-
-
-class EpochTimer(L.Callback):
-    """Wall time of every training epoch, the device synchronised at both ends."""
-
-    def __init__(self):
-        self.seconds: list[float] = []
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._sync(pl_module)
-        self.start = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self._sync(pl_module)
-        self.seconds.append(time.perf_counter() - self.start)
-
-    @staticmethod
-    def _sync(pl_module):
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize()
-
-
-def lightning_epochs(loader, args: argparse.Namespace, accelerator: str) -> float:
-    """Trainer.fit for --epochs epochs, --repeat times, in barebones mode: no progress bar, logging or checkpoints."""
-    timer = EpochTimer()
-    for _ in range(args.repeat):
-        trainer = L.Trainer(accelerator=accelerator, devices=1, max_epochs=args.epochs, barebones=True,
-                            callbacks=[timer])
-        trainer.fit(LitMLP(args), train_dataloaders=loader)
-    return min(timer.seconds)
-
-
-def loop_and_lightning(loader, args: argparse.Namespace, device: str, accelerator: str) -> tuple[float, float]:
-    """The plain torch loop and Lightning on the same loader, taking turns round by round so that both meet the same
-    state of a shared machine; the best epoch of each."""
-    once = argparse.Namespace(**{**vars(args), "repeat": 1})
-    rounds = [(torch_epochs(lambda: loader, once, device), lightning_epochs(loader, once, accelerator))
-              for _ in range(args.repeat)]
-    return min(loop for loop, _ in rounds), min(lit for _, lit in rounds)
-
-
-def run_all(x: np.ndarray, y: np.ndarray, args: argparse.Namespace, cuda: bool) -> dict[str, tuple]:
-    """name -> (best seconds per epoch, dtype, device, model): every row's timing."""
-    bs = args.batch_size
-    t_x, t_y = torch.from_numpy(x), torch.from_numpy(y)
-    loader = DataLoader(TensorDataset(t_x, t_y), batch_size=bs, shuffle=True)
-    loop, lightning = loop_and_lightning(loader, args, "cpu", "cpu")
-    timings = {
-        "numpy_float64": (numpy_epochs(x, y, "float64", args), "float64", "cpu", "mlp"),
-        "numpy_float32": (numpy_epochs(x, y, "float32", args), "float32", "cpu", "mlp"),
-        "torch_eager_float32": (torch_epochs(resident_batches(t_x, t_y, bs), args, "cpu"), "float32", "cpu", "mlp"),
-        "torch_loop_cpu": (loop, "float32", "cpu", "mlp"),
-        "lightning_cpu": (lightning, "float32", "cpu", "mlp"),
-    }
-    if args.cnn:
-        timings["numpy_cnn_float32"] = (numpy_epochs(x, y, "float32", args, cnn=True), "float32", "cpu", "cnn")
-        timings["torch_cnn_eager_float32"] = (torch_epochs(resident_batches(t_x, t_y, bs), args, "cpu", cnn=True),
-                                              "float32", "cpu", "cnn")
-    if cuda:
-        g_x, g_y = t_x.cuda(), t_y.cuda()
-        pinned = DataLoader(TensorDataset(t_x, t_y), batch_size=bs, shuffle=True, pin_memory=True)
-        sampler = DistributedSampler(g_y, num_replicas=1, rank=0, shuffle=True)
-        loop, lightning = loop_and_lightning(pinned, args, "cuda", "gpu")
-        timings["torch_gpu"] = (loop, "float32", "cuda", "mlp")
-        timings["torch_gpu_resident"] = (torch_epochs(resident_batches(g_x, g_y, bs), args, "cuda"), "float32",
-                                         "cuda", "mlp")
-        timings["lightning_gpu"] = (lightning, "float32", "cuda", "mlp")
-        timings["lightning_gpu_resident"] = (lightning_epochs(DeviceBatches(g_x, g_y, bs, sampler), args, "gpu"),
-                                             "float32", "cuda", "mlp")
-    return timings
+def fraction_errors(sections: list[dict]) -> list[str]:
+    return [f"{s['section']}, {row['name']}: {row['peak_fraction']:.0%} of the peak"
+            for s in sections for group in s["groups"].values() for row in group["rows"]
+            if row.get("peak_fraction", 0) > 1]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Time one epoch of MNIST training in NumPy, torch and Lightning")
+    parser = argparse.ArgumentParser(description="Time MNIST training in NumPy, torch and Lightning, interleaved")
+    parser.add_argument("--groups", default=None, help=f"comma-separated, from {','.join(GROUPS)} "
+                        "(default: all; gpu only where CUDA is present)")
+    parser.add_argument("--rounds", type=int, default=12, metavar="N", help="rounds per group (default: 12)")
     parser.add_argument("--batch-size", type=int, default=128, metavar="N", help="batch size (default: 128)")
-    parser.add_argument("--epochs", type=int, default=1, metavar="N", help="epochs per measurement (default: 1)")
-    parser.add_argument("--repeat", type=int, default=1, metavar="N",
-                        help="measurements per row; the best epoch of all counts (default: 1)")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer (default: adam)")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder holding MNIST/raw/ (default: $MLP_PARITY_DATA, else data/)")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="time on random data of MNIST's shape instead of the real files")
+    parser.add_argument("--cnn-steps", type=int, default=30, metavar="N",
+                        help="steps per block for the CNN rows (default: 30, about 3 s)")
     parser.add_argument("--limit-steps", type=int, default=None, metavar="N",
-                        help="an epoch of N batches only, for a smoke run (default: all 469)")
-    parser.add_argument("--peak-size", type=int, default=2048, metavar="N",
-                        help="size of the square matmul that measures the peak (default: 2048)")
-    parser.add_argument("--no-cuda", action="store_true", help="skip the GPU rows even where CUDA is present")
-    parser.add_argument("--cnn", action="store_true",
-                        help="also time the CNN (scratch.cnn against torch eager on the CPU; several minutes)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the rows as JSON here")
+                        help="N batches of data and N steps per block, for a smoke run (default: a quarter epoch)")
+    parser.add_argument("--peak-size", type=int, default=1024, metavar="N",
+                        help="size of the square matmul that measures the peak (default: 1024)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="when > 1, also a flagged section with OMP_NUM_THREADS=N (default: 1, none)")
+    parser.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ (default: $MLP_PARITY_DATA, "
+                        "else data/)")
+    parser.add_argument("--synthetic", action="store_true", help="random data of MNIST's shape instead of MNIST")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results here")
+    parser.add_argument("--section", default=None, help=argparse.SUPPRESS)  # set in the subprocesses
     args = parser.parse_args(argv)
-    if min(args.batch_size, args.epochs, args.repeat, args.peak_size, args.limit_steps or 1) < 1:
-        parser.error("--batch-size, --epochs, --repeat, --peak-size and --limit-steps must be >= 1")
+    for flag in ("rounds", "batch_size", "cnn_steps", "limit_steps", "peak_size", "threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    groups = args.groups.split(",") if args.groups else [g for g in GROUPS if g != "gpu" or torch.cuda.is_available()]
+    if unknown := sorted(set(groups) - set(GROUPS)):
+        parser.error(f"unknown groups {unknown}; choose from {','.join(GROUPS)}")
+    if "gpu" in groups and not torch.cuda.is_available():
+        parser.error("--groups gpu needs a CUDA GPU, and torch sees none")
+    if args.json is not None and (args.json.is_dir() or not os.access(args.json.parent.resolve(), os.W_OK)):
+        parser.error(f"--json {args.json}: expected a file path in a writable folder")
+    args.groups = groups
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners between the rows
+    warnings.filterwarnings("ignore", ".*(does not have many workers|barebones).*")
     try:
         x, y = load_data(args)
     except data.DatasetError as err:
         print(f"benchmark: error: {err}\nOr pass --synthetic to time on random data of the same shape.",
               file=sys.stderr)
         return 2
-    cuda = torch.cuda.is_available() and not args.no_cuda
-    print(f"{len(x)} samples ({'synthetic' if args.synthetic else 'MNIST'}), {'-'.join(map(str, SIZES))} relu, "
-          f"batch {args.batch_size}, {args.optimizer}; torch {torch.__version__} on {torch.get_num_threads()} "
-          f"threads, NumPy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
-    peaks = measure_peaks(args.peak_size, cuda)
-    flops = {"mlp": 6 * sum(p.numel() for p in torch_model().parameters()) * len(x),
-             "cnn": 3 * forward_flops(scratch.CNNSpec()) * len(x)}  # per epoch, forward and backward
-    rows = []
-    for name, (seconds, dtype, device, model) in run_all(x, y, args, cuda).items():
-        gflops = flops[model] / seconds / 1e9
-        rows.append(Row(name, seconds, len(x) / seconds, gflops, gflops / peaks[device, dtype], dtype, device))
-
-    print(f"\n{'row':<24} {'s/epoch':>9} {'samples/s':>11} {'GFLOP/s':>9} {'of peak':>8}")
-    for row in rows:
-        print(f"{row.name:<24} {row.seconds_per_epoch:>9.3f} {row.samples_per_s:>11,.0f} {row.gflops:>9.1f} "
-              f"{row.peak_fraction:>8.1%}")
-    seconds = {row.name: row.seconds_per_epoch for row in rows}
-    print(f"\nNumPy float32 / torch eager float32: {seconds['numpy_float32'] / seconds['torch_eager_float32']:.2f}x "
-          f"the time; Lightning / plain torch loop (CPU): {seconds['lightning_cpu'] / seconds['torch_loop_cpu']:.2f}x")
-    if args.cnn:
-        print(f"CNN, NumPy / torch eager: {seconds['numpy_cnn_float32'] / seconds['torch_cnn_eager_float32']:.2f}x")
+    sections = [run_section(args.section or "environment as set", args.groups, x, y, args)]
+    cpu_groups = [g for g in args.groups if g != "gpu"]
+    if args.section is None and cpu_groups:
+        if any(os.environ.get(k) for k in OPENBLAS):
+            env = {k: v for k, v in os.environ.items() if k not in OPENBLAS}
+            sections.append(child_section("OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset", cpu_groups, args, env))
+        else:
+            print("\nOPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are not set: the section above is also the unset run")
+        if args.threads > 1:
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+            sections.append(child_section(f"MULTI-THREAD ({args.threads} threads): not comparable with the "
+                                          "1-thread figures on a shared machine", cpu_groups, args, env))
+    if None in sections:
+        print("benchmark: error: a subprocess section failed (its message is above)", file=sys.stderr)
+        return 2
+    if errors := fraction_errors(sections):
+        print("benchmark: error: a fraction of the peak over 100% means a wrong FLOP count or peak, not a "
+              "figure: " + "; ".join(errors), file=sys.stderr)
+        return 2
     if args.json:
-        save_json(args.json, [asdict(row) for row in rows])
+        result = {"command": sys.argv, "sections": sections}
+        json.dumps(result, allow_nan=False)  # strict JSON: fails on a NaN or an infinity before anything is written
+        save_json(args.json, result)
         print(f"wrote {args.json}")
     return 0
+
+
+def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's training images as float32 (N, 784) and int64 labels, or random data of the same shape."""
+    if args.synthetic:
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((60_000, 784), dtype=np.float32), rng.integers(0, 10, 60_000)
+    else:
+        images, y = data.load("mnist", "train", args.data_dir)
+        x = data.normalize(images, "mnist", np.float32)
+    n = args.limit_steps * args.batch_size if args.limit_steps else len(x)
+    return x[:n], y[:n]
 
 
 if __name__ == "__main__":
