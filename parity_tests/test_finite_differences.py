@@ -39,3 +39,10 @@ def test_numpy_loss_backward_matches_finite_differences(loss_fn, target):
     loss_fn(pred, target)
     analytic = loss_fn.backward()  # before the central differences run the forward again
     close(type(loss_fn).__name__, analytic, numerical_grad(lambda: float(loss_fn(pred, target)), pred), FD_RTOL)
+
+
+def test_central_differences_reach_a_strided_view():
+    """A transposed view's reshape is a copy: the perturbation must still reach the array the forward reads."""
+    w = randn(3, 4, seed=3)
+    view = w.T  # (4, 3), not contiguous
+    close("d sum(w**3)", numerical_grad(lambda: float(np.sum(w**3)), view), 3 * view**2, FD_RTOL)

@@ -57,15 +57,14 @@ def numerical_reference(forward, arrays: dict, leaves: list[Leaf], accepted: set
 def differences(objective, array, f0: float, eps: float = EPS) -> tuple[np.ndarray, np.ndarray]:
     """Central differences and |forward - backward| one-sided differences, perturbing `array` in place."""
     values = array.numpy() if isinstance(array, torch.Tensor) else array  # a view: writes reach the forward
-    flat = values.reshape(-1)
-    central, jump = np.zeros(flat.size), np.zeros(flat.size)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    central, jump = np.zeros(values.shape), np.zeros(values.shape)
+    for i in np.ndindex(values.shape):  # index the array itself: a reshape of a strided view would be a copy
+        old = values[i]
+        values[i] = old + eps
         up = objective()
-        flat[i] = old - eps
+        values[i] = old - eps
         down = objective()
-        flat[i] = old
+        values[i] = old
         central[i] = (up - down) / (2 * eps)
         jump[i] = abs((up - f0) - (f0 - down)) / eps
-    return central.reshape(values.shape), jump.reshape(values.shape)
+    return central, jump
