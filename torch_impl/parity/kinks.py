@@ -20,13 +20,18 @@ NO_SIDE = -1  # a leader's side tensor holds 0 (at or below zero), 1 (above) or 
 
 
 def undecided(x: torch.Tensor, linear: nn.Linear, z: torch.Tensor) -> torch.Tensor:
-    """Where |z| <= gamma_{n+1} (|x| @ |W|.T + |b|): float32 rounding of z = x @ W.T + b can put it either side of 0."""
+    """Flat indices of z = x @ W.T + b where |z| <= gamma_{n+1} (|x| @ |W|.T + |b|): float32 rounding of that dot
+    product can put it either side of 0. The sum is formed only where a cheap upper bound of it lets z be that close."""
     n = linear.in_features + 1
     gamma = n * U32 / (1 - n * U32)
-    bound = x.abs() @ linear.weight.abs().T  # (N, in) @ (in, out) -> (N, out)
-    if linear.bias is not None:
-        bound = bound + linear.bias.abs()
-    return z.abs() <= gamma * bound
+    x, z = x.reshape(-1, linear.in_features).abs(), z.reshape(-1, linear.out_features).abs()
+    weight = linear.weight.abs()
+    bias = linear.bias.abs() if linear.bias is not None else torch.zeros_like(weight[:, 0])
+    upper = x.amax(dim=1, keepdim=True) * weight.sum(dim=1) + bias  # (N, out) >= |x| @ |W|.T + |b|
+    rows, cols = (z <= gamma * upper).nonzero().unbind(1)
+    bound = (x[rows] * weight[cols]).sum(dim=1) + bias[cols]  # (candidates,)
+    keep = z[rows, cols] <= gamma * bound
+    return (rows * linear.out_features + cols)[keep]
 
 
 def kink_layers(layers) -> list[int]:
@@ -73,7 +78,7 @@ class Kinks:
         def decide(module, args, output):
             z = args[0]
             with torch.no_grad():
-                where = undecided(self._inputs.pop(i), linear, z.detach()).flatten().nonzero().squeeze(1)
+                where = undecided(self._inputs.pop(i), linear, z.detach())
                 sides = (z.detach().flatten()[where] > 0).to(torch.int8)
                 lead = self.follow.get(i)
                 taken = torch.zeros_like(where, dtype=torch.bool)
