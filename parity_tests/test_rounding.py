@@ -197,3 +197,13 @@ def test_a_scratch_model_is_copied_to_float64_without_touching_the_original():
     assert all(p.dtype == np.float32 for p in model.parameters())
     w, w64 = model.state_dict()["0.weight"], copy64.state_dict()["0.weight"]
     assert np.array_equal(w64, (w * np.float32(1 + 3e-7)).astype(np.float64)) and not np.array_equal(w64, w)
+
+
+def test_a_float32_loss_that_cancels_is_not_taken_for_a_dropped_graph():
+    """sum(x * w) of 4000 float32 terms near 1 that cancel to 1e-3: NumPy's pairwise sum and torch's differ by 1e-2
+    relative, as torch float32 differs from float64. The forward's value is judged like a row, not refused."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(4000).astype(np.float32), rng.standard_normal(4000).astype(np.float32)
+    w[-1] = np.float32((1e-3 - (x[:-1].astype(np.float64) * w[:-1]).sum()) / x[-1])
+    report = check_grads(lambda x, w: (x * w).sum(), {"x": x, "w": w}, {"x": w, "w": x})
+    assert report.ok, f"\n{report}"
