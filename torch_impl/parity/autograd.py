@@ -87,13 +87,15 @@ def _numpy_defers(tnp):
         del tnp.ndarray.__array_ufunc__
 
 
-def autograd_reference(forward, arrays: dict, leaves: list[Leaf], accepted: set, kind: str, dout, wanted: set):
+def autograd_reference(forward, arrays: dict, leaves: list[Leaf], accepted: set, kind: str, dout, wanted: set,
+                       cast=None):
     """Run forward on torch arrays and differentiate it. Returns (values, grads): the forward's values (the loss or
-    output, and every intermediate) and the reference gradient of each wanted name, all as NumPy arrays."""
+    output, and every intermediate) and the reference gradient of each wanted name, all as NumPy arrays. `cast`
+    maps each differentiable array first (rounding.py: nudged, or upcast to float64)."""
     tnp = torch_numpy()
     tensors, inputs = {}, {}
     for leaf in leaves:
-        tensors[leaf.name] = _leaf_tensor(leaf)
+        tensors[leaf.name] = _leaf_tensor(leaf, cast)
         inputs[leaf.name] = tensors[leaf.name] if leaf.is_torch else tnp.asarray(tensors[leaf.name])
     kwargs = rebuild(arrays, leaves, inputs)
     held = [leaf for leaf in leaves if leaf.key not in accepted]
@@ -108,9 +110,9 @@ def autograd_reference(forward, arrays: dict, leaves: list[Leaf], accepted: set,
     return differentiate(result_of(out), kind, dout, leaves, tensors, wanted)
 
 
-def torch_reference(reference, arrays: dict, leaves: list[Leaf], kind: str, dout, wanted: set):
+def torch_reference(reference, arrays: dict, leaves: list[Leaf], kind: str, dout, wanted: set, cast=None):
     """A torch function taking the same names, differentiated by autograd: returns (values, grads) as above."""
-    tensors = {leaf.name: _leaf_tensor(leaf) for leaf in leaves}
+    tensors = {leaf.name: _leaf_tensor(leaf, cast) for leaf in leaves}
     try:
         out = reference(**rebuild(arrays, leaves, tensors))
     except TypeError as error:
@@ -118,14 +120,16 @@ def torch_reference(reference, arrays: dict, leaves: list[Leaf], kind: str, dout
     return differentiate(result_of(out), kind, dout, leaves, tensors, wanted)
 
 
-def _leaf_tensor(leaf: Leaf) -> torch.Tensor:
+def _leaf_tensor(leaf: Leaf, cast=None) -> torch.Tensor:
     """The array as a torch tensor sharing its memory (the forward was seen not to write into its inputs), with a
-    gradient when it is floating point."""
+    gradient when it is floating point; a differentiable array is mapped by `cast` first, into a copy."""
     if leaf.is_torch:
         t = leaf.value.detach()
     else:
         array = np.asarray(leaf.value)
         t = torch.from_numpy(array if array.flags.writeable else array.copy())
+    if cast is not None and leaf.differentiable:
+        t = torch.from_numpy(cast(t.cpu().numpy())).to(t.device)
     return t.requires_grad_(leaf.differentiable)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import math
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from ..convert import _build_torch, copy_into_torch
 from .exact import exact_device, share_dropout_masks
 from .per_layer import can_split, record_child_grads
 from .report import STEP_RTOL, Report, Row, as_numpy, diff, tolerance
+from .rounding import random_state, within_rounding
 
 __all__ = ["LOSSES", "compare", "exact_device", "loss_pair", "share_dropout_masks", "torch_target"]
 
@@ -72,6 +74,7 @@ def compare(
     if (loss is None) != (target is None):
         raise ValueError("pass both loss and target, or neither (then a random upstream gradient is used)")
     _check_modes(scratch_module, torch_module)
+    state = random_state(device)  # a float32 row beyond the table reruns torch with the same dropout masks
     inputs = [_map(as_numpy, x) for x in inputs]
     wants = _input_flags(inputs, input_grad)
     if per_layer is None:
@@ -91,6 +94,10 @@ def compare(
             report = _run(scratch_module, torch_module, s_inputs, t_inputs, wants, target, loss, dout, rtol, atol,
                           dev, seed, children if per_layer else None)
     report.settle_zeros()
+    if rtol is None:
+        rerun = functools.partial(compare, rtol=math.inf, atol=atol, device=device, seed=seed, input_grad=input_grad,
+                                  per_layer=per_layer)
+        within_rounding(report, rerun, (scratch_module, torch_module), inputs, dout, target, loss, state, device)
     if plot is not None and not report.ok:
         report.plot(plot)
     return report

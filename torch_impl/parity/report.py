@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -14,6 +16,20 @@ TRAJECTORY_RTOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4}  # a
 
 NON_FINITE = "NaN or inf present"
 BOTH_ZERO = "both ~ 0"
+
+
+_CAPTURED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("captured_references", default=None)
+
+
+@contextlib.contextmanager
+def capture_references():
+    """Collect, by row name, the reference array of every `diff` made inside the block (the rounding yardstick)."""
+    captured = {}
+    token = _CAPTURED.set(captured)
+    try:
+        yield captured
+    finally:
+        _CAPTURED.reset(token)
 
 
 def tolerance(table: dict, dtype) -> float:
@@ -51,6 +67,7 @@ class Row:
     max_actual: float = 0.0
     max_expected: float = 0.0
     grad: bool = False  # a gradient: judged against the report's gradient scale when both sides are ~ 0
+    rounding: float | None = None  # float32: torch's own rounding of this tensor, normwise, where it was measured
     error: np.ndarray | None = field(default=None, repr=False, compare=False)  # |a - b| of a failing row, for plots
 
     @property
@@ -67,6 +84,9 @@ def _failed(name: str, a: np.ndarray, note: str, grad: bool) -> Row:
 def diff(name: str, actual, expected, rtol: float, atol: float = 0.0, *, grad: bool = False) -> Row:
     """The one comparison helper: shape and dtype first, then values (NaN or inf never pass)."""
     a, b = as_numpy(actual), as_numpy(expected)
+    captured = _CAPTURED.get()
+    if captured is not None:
+        captured[name] = b
     if a.shape != b.shape:
         return _failed(name, a, f"shape {a.shape} != expected {b.shape}", grad)
     if a.dtype != b.dtype:
@@ -125,6 +145,7 @@ class Report:
     atol: float = 0.0
     not_checked: list[str] = field(default_factory=list)  # "name (why)" for tensors given no hand-written gradient
     reference: str = ""  # what the hand-written side was compared against
+    yardstick: str = ""  # float32: how rows beyond the table were judged against torch's own rounding (rounding.py)
 
     @property
     def ok(self) -> bool:
@@ -171,7 +192,8 @@ class Report:
         for row in rows:
             row["shape"], row["worst"] = list(row["shape"]), list(row["worst"])
         return {"ok": self.ok, "rtol": self.rtol, "atol": self.atol, "reference": self.reference,
-                "first_failure": first.name if first else None, "not_checked": self.not_checked, "rows": rows}
+                "first_failure": first.name if first else None, "not_checked": self.not_checked,
+                "yardstick": self.yardstick, "rows": rows}
 
     def __str__(self) -> str:
         width = max([len(row.name) for row in self.rows] + [6])
@@ -191,6 +213,8 @@ class Report:
         if any(row.note == BOTH_ZERO for row in self.rows):
             lines.append(f"both ~ 0: both sides within {self.atol:g} + {self.rtol:g} * {self.grad_scale:.3g} "
                          "(the largest reference gradient)")
+        if self.yardstick:
+            lines.append(self.yardstick)
         if self.not_checked:
             lines.append(f"not checked: {', '.join(self.not_checked)}")
         return "\n".join(lines)
