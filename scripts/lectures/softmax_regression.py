@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import parser, save_plot
+from common import add_data_dir, data_error, parser, positive_float, positive_int, save_plot, seed
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -109,20 +109,19 @@ def run(name: str, model: scratch.Module, splits, epochs: int, batch_size: int, 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=5, help="passes over the training set, 3 with --fast (default: 5)")
-    p.add_argument("--batch-size", type=int, default=100, help="images per SGD step (default: 100)")
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate (default: 0.1)")
-    p.add_argument("--hidden", type=int, default=100, help="hidden width of the second model (default: 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default: 0)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding MNIST/raw/ (default: $MLP_PARITY_DATA, else data/)")
+    p.add_argument("--epochs", type=positive_int, default=5, help="passes over the training set, 3 with --fast "
+                   "(default: 5)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="images per SGD step (default: 100)")
+    p.add_argument("--lr", type=positive_float, default=0.1, help="SGD learning rate (default: 0.1)")
+    p.add_argument("--hidden", type=positive_int, default=100, help="hidden width of the second model (default: 100)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the weights and the batch order (default: 0)")
+    add_data_dir(p)
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     try:
         *splits, description = load_mnist(args.data_dir, args.fast, rng)
     except data.DatasetError as err:
-        print(f"error: {err} Or run with --fast to use synthetic data.", file=sys.stderr)
-        return 2
+        return data_error(err)
     epochs = 3 if args.fast else args.epochs
     print(f"data: {description}; mini-batch SGD, batch {args.batch_size}, lr {args.lr}, epochs {epochs}")
 
