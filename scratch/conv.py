@@ -143,6 +143,13 @@ class _Pool2d(Module):
             raise ValueError(f"padding {self.padding} must be at most half of kernel_size {self.kernel_size}")
         self.halves = self.kernel_size == self.stride == (2, 2) and self.padding == (0, 0)  # the fast 2x2 case
 
+    def _channels_last_input(self, x: np.ndarray) -> np.ndarray:
+        """Check an (N, C, H, W) input, remember its channels-last shape and return its (N, H, W, C) view."""
+        _check_image(x, type(self).__name__)
+        x = channels_last(x)
+        self.x_shape = x.shape
+        return x
+
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
@@ -157,9 +164,7 @@ class MaxPool2d(_Pool2d):
     """The largest value of each window; its gradient goes to the first maximum, as in torch."""
 
     def forward(self, x):
-        _check_image(x, "MaxPool2d")
-        x = channels_last(x)  # (N, H, W, C)
-        self.x_shape = x.shape
+        x = self._channels_last_input(x)  # (N, H, W, C)
         if self.halves:
             a, b, c, d = quarters(x)
             top, bottom = np.maximum(a, b), np.maximum(c, d)  # (N, Ho, Wo, C)
@@ -199,9 +204,7 @@ class AvgPool2d(_Pool2d):
     """The mean of each window; zero padding counts towards the mean (torch's count_include_pad=True)."""
 
     def forward(self, x):
-        _check_image(x, "AvgPool2d")
-        x = channels_last(x)  # (N, H, W, C)
-        self.x_shape = x.shape
+        x = self._channels_last_input(x)  # (N, H, W, C)
         if self.halves:
             a, b, c, d = quarters(x)
             return channels_first((a + b + c + d) * x.dtype.type(0.25))

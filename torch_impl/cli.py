@@ -24,6 +24,13 @@ from .parity.trajectory import OPTIMIZERS, NonFiniteLoss
 from .parity.twin import TwinConfig, load_split, plot_losses, run_twin
 from .zoo import add_zoo_parser
 
+CHECK_DESCRIPTION = ("Build the NumPy model and its torch twin from one seed, compare every tensor of one forward and "
+                     "backward, then train both for --steps steps on the same synthetic batches and compare weights "
+                     "and optimizer state. Exits 1 when a tolerance is exceeded, 2 on bad input.")
+TWIN_DESCRIPTION = ("Build the NumPy model and its torch twin from one seed, train both on the same shuffled batches "
+                    "of MNIST or Fashion-MNIST, then compare the loss at every step, every weight and optimizer state "
+                    "tensor, and the test predictions. Exits 1 when a tolerance is exceeded, 2 on bad input.")
+
 
 def add_training_args(p: argparse.ArgumentParser, d: CheckConfig | TwinConfig, data: str) -> None:
     """--dtype, --optimizer, --lr, --batch-size, --seed and --json, shared by check and twin."""
@@ -46,10 +53,7 @@ def config_of(cls: type[CheckConfig | TwinConfig], args: argparse.Namespace):
 def add_check_parser(subparsers) -> None:
     d = CheckConfig()
     p = subparsers.add_parser("check", help="compare one step and a whole optimizer trajectory on synthetic data",
-                              description="Build the NumPy model and its torch twin from one seed, compare every "
-                              "tensor of one forward and backward, then train both for --steps steps on the same "
-                              "synthetic batches and compare weights and optimizer state. Exits 1 when a tolerance "
-                              "is exceeded.")
+                              description=CHECK_DESCRIPTION)
     p.add_argument("--sizes", type=sizes_arg, default=d.sizes, help="layer widths, input first (default: 784,128,10)")
     p.add_argument("--activation", choices=sorted(scratch.ACTIVATIONS), default=d.activation,
                    help=f"hidden activation (default: {d.activation})")
@@ -111,10 +115,7 @@ def check_command(args: argparse.Namespace) -> int:
 def add_twin_parser(subparsers) -> None:
     d = TwinConfig()
     p = subparsers.add_parser("twin", help="train both twins on real data for whole epochs and compare them",
-                              description="Build the NumPy model and its torch twin from one seed, train both on the "
-                              "same shuffled batches of MNIST or Fashion-MNIST, then compare the loss at every step, "
-                              "every weight and optimizer state tensor, and the test predictions. Exits 1 when a "
-                              "tolerance is exceeded.")
+                              description=TWIN_DESCRIPTION)
     p.add_argument("--dataset", choices=sorted(scratch.data.DATASETS), default=d.dataset,
                    help=f"dataset (default: {d.dataset})")
     p.add_argument("--data-dir", default=None, help="folder holding MNIST/raw/ and FashionMNIST/raw/ "
