@@ -13,8 +13,8 @@ from ..interop import load_torch_file
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint IO, but every load passes weights_only=True to torch.load itself.
 
-    An explicit weights_only=True wins over TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD and over the defaults of every torch and
-    Lightning version the project allows (torch 2.4 and 2.5 default to False; Lightning 2.4 passes nothing), so
+    An explicit weights_only=True wins over TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD and over whatever default a torch or
+    Lightning release has (torch before 2.6 defaulted to False; Lightning 2.4 passes nothing), so
     `trainer.fit(ckpt_path=...)` and `trainer.test(ckpt_path=...)` unpickle tensors and plain values only. Saving is
     Lightning's own.
     """
