@@ -280,3 +280,15 @@ def test_compare_needs_a_torch_dropout_of_the_same_name():
     model = snn.Sequential(snn.Dropout(0.5))
     with pytest.raises(TypeError, match="no torch Dropout of the same name"):
         compare(model, torch.nn.Sequential(torch.nn.Identity()), randn(2, 3))
+
+
+@pytest.mark.parametrize("make", [lambda: snn.Conv2d(3, 4, 3, padding=1, dtype=np.float64, rng=0),
+                                  lambda: snn.MaxPool2d(2), lambda: snn.MaxPool2d(3, 2, 1)], ids=["conv", "pool2", "pool3"])
+def test_what_a_layer_returns_is_not_overwritten_by_its_next_call(make):
+    """Work arrays stay inside the layer: a result kept by the caller survives the next forward and backward."""
+    layer, x, y = make(), randn(2, 3, 8, 8, seed=1), randn(2, 3, 8, 8, seed=2)
+    out = layer(x)
+    dx = layer.backward(randn(*out.shape, seed=3))
+    kept = out.copy(), dx.copy()
+    layer.backward(randn(*layer(y).shape, seed=4))
+    assert np.array_equal(out, kept[0]) and np.array_equal(dx, kept[1])

@@ -4,8 +4,9 @@ Inside, every layer works channels-last: it takes the (N, H, W, C) view of its i
 view of a channels-last result (torch calls this the channels_last memory format). Shapes stay torch's at every
 layer boundary, while a CNN's activations stay in one memory layout from the first convolution to Flatten.
 
-A layer keeps its large arrays in `work` between calls (`work_array`): what its forward or backward returns is
-overwritten by its next forward or backward on a batch of the same shape, so copy a result to keep it.
+A layer keeps its large internal arrays in `work` between calls (`work_array`: the padded input, the im2col matrix,
+col2im's accumulator, max pooling's masks), so NumPy does not hand them back to the OS and fault them in again every
+step; what a forward or backward returns is always a new array of its own.
 """
 
 from __future__ import annotations
@@ -114,8 +115,7 @@ class Conv2d(Module):
         win = windows(x, self.kernel_size, self.stride, self.padding, work=self.work)  # (N, Ho, Wo, kh, kw, C)
         n, ho, wo = win.shape[:3]
         self.cols = im2col(win, ones=self.bias is not None, work=self.work)  # (M, kh*kw*C [+ 1]), one row per output pixel
-        out = work_array(self.work, "out", (len(self.cols), self.out_channels), x.dtype)
-        np.matmul(self.cols, self.matrix(), out=out)  # (M, kh*kw*C [+ 1]) @ (kh*kw*C [+ 1], O) -> (M, O)
+        out = self.cols @ self.matrix()  # (M, kh*kw*C [+ 1]) @ (kh*kw*C [+ 1], O) -> (M, O)
         return channels_first(out.reshape(n, ho, wo, self.out_channels))  # (N, O, Ho, Wo)
 
     def matrix(self) -> np.ndarray:
@@ -144,7 +144,7 @@ class Conv2d(Module):
             return np.matmul(dout2, w[i, j], out=dcol).reshape(n, ho, wo, -1)
 
         dx = fold(grad_at, self.x_shape, dout.dtype, self.stride, self.padding, self.kernel_size, self.work)
-        return channels_first(dx)  # (N, C, H, W)
+        return channels_first(dx.copy())  # (N, C, H, W), a copy: the work array is refilled by the next backward
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -185,14 +185,14 @@ class MaxPool2d(_Pool2d):
         x = self._channels_last_input(x)  # (N, H, W, C)
         if self.halves:
             a, b, c, d = quarters(x)
-            top, bottom, out = (work_array(self.work, name, a.shape, x.dtype) for name in ("top", "bottom", "out"))
+            top, bottom = (work_array(self.work, name, a.shape, x.dtype) for name in ("top", "bottom"))
             np.maximum(a, b, out=top)  # (N, Ho, Wo, C)
             np.maximum(c, d, out=bottom)
             left_top, left_bottom, top_first = (work_array(self.work, name, a.shape, bool)
                                                 for name in ("left_top", "left_bottom", "top_first"))
             self.first = (np.greater_equal(a, b, out=left_top), np.greater_equal(c, d, out=left_bottom),
                           np.greater_equal(top, bottom, out=top_first))  # where ties go: left, left, top
-            return channels_first(np.maximum(top, bottom, out=out))
+            return channels_first(np.maximum(top, bottom))
         win = windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)  # (N, Ho, Wo, kh, kw, C)
         flat = win.reshape(*win.shape[:3], -1, win.shape[-1])  # (N, Ho, Wo, kh*kw, C)
         self.first = flat.argmax(axis=3)[:, :, :, None]  # (N, Ho, Wo, 1, C), the first maximum
@@ -205,9 +205,7 @@ class MaxPool2d(_Pool2d):
         if self.halves:
             left_top, left_bottom, top = first
             n, h, w, c = self.x_shape
-            dx = work_array(self.work, "dx", (n, h, w, c), dout.dtype)
-            if h % 2 or w % 2:  # an odd last row or column is unused: its gradient is 0
-                dx.fill(0)
+            dx = (np.zeros if h % 2 or w % 2 else np.empty)((n, h, w, c), dtype=dout.dtype)  # odd: the last is unused
             da, db, dc, dd = quarters(dx)
             dtop = np.multiply(dout, top, out=work_array(self.work, "top", dout.shape, dout.dtype))
             # x * 1 - x and x * 0 - x are exact: each gradient is moved, never rounded
