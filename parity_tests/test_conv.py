@@ -65,6 +65,25 @@ def test_pooling(pool, args, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make, shape", [
+    (lambda dtype: snn.Conv2d(3, 5, (3, 2), 2, 1, dtype=dtype, rng=0), (2, 3, 9, 8)),
+    (lambda dtype: snn.Conv2d(2, 3, 3, padding=1, bias=False, dtype=dtype, rng=0), (2, 2, 5, 4)),
+    (lambda dtype: snn.MaxPool2d(2), (2, 3, 7, 6)),
+    (lambda dtype: snn.MaxPool2d(3, 2, 1), (1, 2, 9, 7)),
+    (lambda dtype: snn.AvgPool2d(2, 2, 1), (2, 2, 6, 6)),
+])
+def test_layers_that_keep_work_arrays_match_torch_on_later_batches(make, shape, dtype):
+    """A layer keeps its padded input, im2col matrix, output and gradient arrays between calls: after a batch of
+    another size and one of the same size, with other values, it still matches a fresh torch twin."""
+    layer = make(dtype)
+    for n, seed in [(shape[0] + 1, 1), (shape[0], 2)]:
+        x = randn(n, *shape[1:], dtype=dtype, seed=seed) * 3
+        layer.backward(np.ones_like(layer(x)))
+    layer.zero_grad()
+    check(layer, randn(*shape, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("args", [(2,), (3, 2, 1), (2, 1)])
 def test_max_pool_sends_ties_to_the_first_maximum(args, dtype):
     x = np.zeros((1, 1, 4, 4), dtype)  # every window is a tie, as after a ReLU that zeroed a patch
@@ -261,3 +280,15 @@ def test_compare_needs_a_torch_dropout_of_the_same_name():
     model = snn.Sequential(snn.Dropout(0.5))
     with pytest.raises(TypeError, match="no torch Dropout of the same name"):
         compare(model, torch.nn.Sequential(torch.nn.Identity()), randn(2, 3))
+
+
+@pytest.mark.parametrize("make", [lambda: snn.Conv2d(3, 4, 3, padding=1, dtype=np.float64, rng=0),
+                                  lambda: snn.MaxPool2d(2), lambda: snn.MaxPool2d(3, 2, 1)], ids=["conv", "pool2", "pool3"])
+def test_what_a_layer_returns_is_not_overwritten_by_its_next_call(make):
+    """Work arrays stay inside the layer: a result kept by the caller survives the next forward and backward."""
+    layer, x, y = make(), randn(2, 3, 8, 8, seed=1), randn(2, 3, 8, 8, seed=2)
+    out = layer(x)
+    dx = layer.backward(randn(*out.shape, seed=3))
+    kept = out.copy(), dx.copy()
+    layer.backward(randn(*layer(y).shape, seed=4))
+    assert np.array_equal(out, kept[0]) and np.array_equal(dx, kept[1])

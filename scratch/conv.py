@@ -3,6 +3,10 @@
 Inside, every layer works channels-last: it takes the (N, H, W, C) view of its input and returns the (N, C, H, W)
 view of a channels-last result (torch calls this the channels_last memory format). Shapes stay torch's at every
 layer boundary, while a CNN's activations stay in one memory layout from the first convolution to Flatten.
+
+A layer keeps its large internal arrays in `work` between calls (`work_array`: the padded input, the im2col matrix,
+col2im's accumulator, max pooling's masks), so NumPy does not hand them back to the OS and fault them in again every
+step; what a forward or backward returns is always a new array of its own.
 """
 
 from __future__ import annotations
@@ -37,30 +41,40 @@ def channels_first(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 3, 1, 2)
 
 
-def windows(x, kernel, stride, padding, fill=0.0) -> np.ndarray:
+def work_array(work: dict, name: str, shape: tuple[int, ...], dtype, fill=None) -> np.ndarray:
+    """The array `name` that a layer keeps in `work` between calls, made anew (filled with `fill`) only when the shape
+    or dtype changes: NumPy would otherwise hand back large temporaries to the OS and fault them in every step."""
+    array = work.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        work.pop(name, None)  # release the old one before making the new one
+        array = work[name] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    return array
+
+
+def windows(x, kernel, stride, padding, fill=0.0, work=None) -> np.ndarray:
     """A view of every receptive field of a channels-last image: (N, H, W, C) -> (N, Ho, Wo, kh, kw, C)."""
     (ph, pw), (sh, sw) = padding, stride
-    if ph or pw:  # a padded channels-last copy
+    if ph or pw:  # a padded channels-last copy; a layer's `work` keeps it, so its border is filled once
         n, h, w, c = x.shape
-        padded = np.full((n, h + 2 * ph, w + 2 * pw, c), fill, dtype=x.dtype)
+        padded = work_array({} if work is None else work, "padded", (n, h + 2 * ph, w + 2 * pw, c), x.dtype, fill)
         padded[:, ph : ph + h, pw : pw + w] = x
         x = padded
     win = sliding_window_view(x, kernel, axis=(1, 2))[:, ::sh, ::sw]  # (N, Ho, Wo, C, kh, kw)
     return win.transpose(0, 1, 2, 4, 5, 3)
 
 
-def im2col(win: np.ndarray, ones: bool = False) -> np.ndarray:
+def im2col(win: np.ndarray, ones: bool = False, work=None) -> np.ndarray:
     """Copy the windows (N, Ho, Wo, kh, kw, C) into one matrix (N*Ho*Wo, kh*kw*C), plus a column of ones if asked."""
     n, ho, wo, kh, kw, c = win.shape
-    cols = np.empty((n * ho * wo, kh * kw * c + ones), dtype=win.dtype)
-    cols[:, kh * kw * c :] = 1
+    shape = (n * ho * wo, kh * kw * c + ones)
+    cols = work_array({} if work is None else work, "cols", shape, win.dtype, fill=1 if ones else None)  # ones kept
     *_, row, item = cols.strides
     view = as_strided(cols, win.shape, (wo * ho * row, wo * row, row, kw * c * item, c * item, item))  # of cols[:, :k]
     view[...] = win  # the one copy: every window becomes a row
     return cols
 
 
-def fold(grad_at: Callable[[int, int], np.ndarray], x_shape, dtype, stride, padding, kernel) -> np.ndarray:
+def fold(grad_at: Callable[[int, int], np.ndarray], x_shape, dtype, stride, padding, kernel, work=None) -> np.ndarray:
     """col2im, the adjoint of `windows`: add each window's gradient back onto the pixels it came from.
 
     grad_at(i, j) is the gradient (N, Ho, Wo, C) of the pixel at offset (i, j) of every window; the result is the
@@ -68,7 +82,8 @@ def fold(grad_at: Callable[[int, int], np.ndarray], x_shape, dtype, stride, padd
     """
     n, h, w, c = x_shape
     (sh, sw), (ph, pw) = stride, padding
-    dx = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dtype)
+    dx = work_array({} if work is None else work, "dx", (n, h + 2 * ph, w + 2 * pw, c), dtype)
+    dx.fill(0)
     for i in range(kernel[0]):  # one step per kernel offset; each adds a whole strided slice
         for j in range(kernel[1]):
             grad = grad_at(i, j)  # (N, Ho, Wo, C)
@@ -90,15 +105,16 @@ class Conv2d(Module):
         self.weight = Parameter(rng.uniform(-bound, bound, shape).astype(dtype))
         self.bias = Parameter(rng.uniform(-bound, bound, out_channels).astype(dtype)) if bias else None
         self.cols = None
+        self.work = {}  # the padded input, im2col's matrix and each offset's input gradient, kept between calls
 
     def forward(self, x):
         _check_input(x, "Conv2d", self.weight.dtype)
         _check_image(x, "Conv2d", self.in_channels)
         x = channels_last(x)  # (N, H, W, C)
         self.x_shape = x.shape
-        win = windows(x, self.kernel_size, self.stride, self.padding)  # (N, Ho, Wo, kh, kw, C)
+        win = windows(x, self.kernel_size, self.stride, self.padding, work=self.work)  # (N, Ho, Wo, kh, kw, C)
         n, ho, wo = win.shape[:3]
-        self.cols = im2col(win, ones=self.bias is not None)  # (M, kh*kw*C [+ 1]), one row per output pixel
+        self.cols = im2col(win, ones=self.bias is not None, work=self.work)  # (M, kh*kw*C [+ 1]), one row per output pixel
         out = self.cols @ self.matrix()  # (M, kh*kw*C [+ 1]) @ (kh*kw*C [+ 1], O) -> (M, O)
         return channels_first(out.reshape(n, ho, wo, self.out_channels))  # (N, O, Ho, Wo)
 
@@ -122,12 +138,13 @@ class Conv2d(Module):
         if not input_grad:  # the data needs no gradient: skip the product and col2im, as torch does
             return None
         w = self.weight.data.transpose(2, 3, 0, 1)  # (kh, kw, O, C)
+        dcol = work_array(self.work, "dcol", (len(dout2), self.in_channels), dout2.dtype)  # (M, C)
 
         def grad_at(i, j):  # one product per kernel offset: (M, O) @ (O, C) -> (M, C)
-            return (dout2 @ w[i, j]).reshape(n, ho, wo, -1)
+            return np.matmul(dout2, w[i, j], out=dcol).reshape(n, ho, wo, -1)
 
-        dx = fold(grad_at, self.x_shape, dout.dtype, self.stride, self.padding, self.kernel_size)
-        return channels_first(dx)  # (N, C, H, W)
+        dx = fold(grad_at, self.x_shape, dout.dtype, self.stride, self.padding, self.kernel_size, self.work)
+        return channels_first(dx.copy())  # (N, C, H, W), a copy: the work array is refilled by the next backward
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
@@ -142,6 +159,7 @@ class _Pool2d(Module):
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(f"padding {self.padding} must be at most half of kernel_size {self.kernel_size}")
         self.halves = self.kernel_size == self.stride == (2, 2) and self.padding == (0, 0)  # the fast 2x2 case
+        self.work = {}  # the output, the input gradient and the 2x2 case's masks, kept between calls
 
     def _channels_last_input(self, x: np.ndarray) -> np.ndarray:
         """Check an (N, C, H, W) input, remember its channels-last shape and return its (N, H, W, C) view."""
@@ -167,8 +185,13 @@ class MaxPool2d(_Pool2d):
         x = self._channels_last_input(x)  # (N, H, W, C)
         if self.halves:
             a, b, c, d = quarters(x)
-            top, bottom = np.maximum(a, b), np.maximum(c, d)  # (N, Ho, Wo, C)
-            self.first = (a >= b, c >= d, top >= bottom)  # where ties go: left, left, top
+            top, bottom = (work_array(self.work, name, a.shape, x.dtype) for name in ("top", "bottom"))
+            np.maximum(a, b, out=top)  # (N, Ho, Wo, C)
+            np.maximum(c, d, out=bottom)
+            left_top, left_bottom, top_first = (work_array(self.work, name, a.shape, bool)
+                                                for name in ("left_top", "left_bottom", "top_first"))
+            self.first = (np.greater_equal(a, b, out=left_top), np.greater_equal(c, d, out=left_bottom),
+                          np.greater_equal(top, bottom, out=top_first))  # where ties go: left, left, top
             return channels_first(np.maximum(top, bottom))
         win = windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)  # (N, Ho, Wo, kh, kw, C)
         flat = win.reshape(*win.shape[:3], -1, win.shape[-1])  # (N, Ho, Wo, kh*kw, C)
@@ -184,7 +207,8 @@ class MaxPool2d(_Pool2d):
             n, h, w, c = self.x_shape
             dx = (np.zeros if h % 2 or w % 2 else np.empty)((n, h, w, c), dtype=dout.dtype)  # odd: the last is unused
             da, db, dc, dd = quarters(dx)
-            dtop = dout * top  # x * 1 - x and x * 0 - x are exact: each gradient is moved, never rounded
+            dtop = np.multiply(dout, top, out=work_array(self.work, "top", dout.shape, dout.dtype))
+            # x * 1 - x and x * 0 - x are exact: each gradient is moved, never rounded
             np.multiply(dtop, left_top, out=da)
             np.subtract(dtop, da, out=db)
             dbottom = np.subtract(dout, dtop, out=dtop)

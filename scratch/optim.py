@@ -104,13 +104,14 @@ class Adam(Optimizer):
         state["step"] += 1
         step = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]  # updated in place
-        m += (1 - beta1) * (grad - m)  # beta1 * m + (1 - beta1) * g, written as torch's lerp
+        tmp = np.empty_like(m)  # one temporary for every step below, each written as it reads without out=
+        m += np.multiply(np.subtract(grad, m, out=tmp), 1 - beta1, out=tmp)  # m += (1 - beta1) * (g - m), a lerp
         v *= beta2
-        v += (1 - beta2) * grad * grad
+        v += np.multiply(np.multiply(grad, 1 - beta2, out=tmp), grad, out=tmp)  # v += (1 - beta2) * g * g
         if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**step) + group["eps"]
-        p.data -= m / denom * (lr / (1 - beta1**step))
+        denom = np.add(np.divide(np.sqrt(v, out=tmp), math.sqrt(1 - beta2**step), out=tmp), group["eps"], out=tmp)
+        p.data -= np.multiply(np.divide(m, denom, out=tmp), lr / (1 - beta1**step), out=tmp)  # m / denom * rate
 
 
 class AdamW(Adam):
